@@ -1,0 +1,1 @@
+"""balancedrl: balanced policy optimisation in JAX."""

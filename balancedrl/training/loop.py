@@ -1,0 +1,214 @@
+"""The host loop: jitted update chunks with a progress bar, JSONL metrics, orbax checkpoints, exact resume,
+final evaluation, plots and a GIF.
+
+Seeds are always a leading vmapped axis (``run.num_seeds`` >= 1). With more than one device and a seed count
+divisible by the device count, the seed axis is sharded over the devices (``jax.sharding``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import yaml
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
+
+from balancedrl.training import checkpoint as ckpt
+from balancedrl.training.config import Config, to_dict
+from balancedrl.training.evaluate import make_evaluate, summarize
+from balancedrl.training.logging import MetricsLog, rows_from_metrics
+from balancedrl.training.trainer import Trainer, make_run_chunk, make_train, metrics_to_host
+
+
+class RunError(RuntimeError):
+    """The run directory is in a state that would lose or mix results."""
+
+
+def seed_keys(cfg: Config) -> jax.Array:
+    keys = jax.random.split(jax.random.PRNGKey(cfg.run.seed), cfg.run.num_seeds)
+    ndev = jax.device_count()
+    if ndev > 1 and cfg.run.num_seeds % ndev == 0:
+        mesh = Mesh(np.array(jax.devices()), ("seeds",))
+        keys = jax.device_put(keys, NamedSharding(mesh, PartitionSpec("seeds")))
+    return keys
+
+
+def extractor_names(trainer: Trainer) -> tuple[str, ...]:
+    ac = trainer.config.actor_critic
+    if not ac.use_wsa:
+        return ()
+    return tuple(f"{i}_{p.model_type}" for i, p in enumerate(ac.wsa_config.ptms))
+
+
+def run_training(
+    cfg: Config,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: bool = True,
+    evaluate: bool = True,
+    plots: bool = True,
+) -> Path:
+    """Train ``cfg`` into ``run_dir`` (default ``<run.out_dir>/<run.name>``) and return the run directory.
+
+    ``resume`` continues from the latest complete checkpoint; ``stop_after`` stops (with a checkpoint)
+    after that many updates, as an interrupted run would. Metrics rows written after the checkpoint that is
+    resumed from are dropped, so a resumed run's metrics equal an uninterrupted run's.
+    """
+    run_dir = Path(run_dir or Path(cfg.run.out_dir) / cfg.run.name).absolute()
+    cfg_dict = to_dict(cfg)
+    fingerprint = ckpt.config_fingerprint(cfg_dict)
+    existing = ckpt.list_checkpoints(run_dir)
+    if existing and not resume:
+        raise RunError(
+            f"run directory {run_dir} already has checkpoints (latest update {existing[-1]}); pass --resume to "
+            "continue it or choose another run.name / --run-dir"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
+
+    trainer = make_train(cfg)
+    S = cfg.run.num_seeds
+    init = jax.jit(jax.vmap(trainer.init))
+    keys = seed_keys(cfg)
+    log = MetricsLog(run_dir / "metrics.jsonl")
+    start = 0
+    if resume and existing:
+        start = existing[-1]
+        runner = ckpt.restore_checkpoint(run_dir, start, jax.eval_shape(init, keys), fingerprint)
+        log.truncate_after(start)
+    else:
+        if resume:
+            print(f"no checkpoint in {run_dir}; starting from scratch")
+        log.truncate_after(0)
+        runner = init(keys)
+
+    total = cfg.num_updates if stop_after is None else min(cfg.num_updates, stop_after)
+    chunk = min(cfg.run.chunk_updates, cfg.num_updates)
+    run_chunk = make_run_chunk(trainer, chunk, S)
+    ext = extractor_names(trainer)
+    steps_per_update = cfg.batch_size * S
+    bar = tqdm(total=cfg.num_updates, initial=start, unit="upd", disable=not progress, dynamic_ncols=True,
+               desc=cfg.run.name)
+    u = start
+    last_ckpt = start
+    t_start = time.time()
+    while u < total:
+        n = min(chunk, total - u)
+        fn = run_chunk if n == chunk else make_run_chunk(trainer, n, S)
+        t0 = time.time()
+        runner, metrics = fn(runner)
+        m = metrics_to_host(metrics)
+        dt = time.time() - t0
+        log.write(rows_from_metrics(m, u, trainer.adapter.component_names, ext))
+        u += n
+        bar.update(n)
+        bar.set_postfix(
+            sps=f"{n * steps_per_update / dt:,.0f}",
+            ret=f"{np.nanmean(m['episode_return'][:, -1]):.1f}",
+            succ=f"{np.nanmean(m['success_rate'][:, -1]):.2f}",
+        )
+        if u - last_ckpt >= cfg.run.checkpoint_every or u == total:
+            ckpt.save_checkpoint(run_dir, u, runner, {"fingerprint": fingerprint, "env_steps": u * cfg.batch_size})
+            last_ckpt = u
+    bar.close()
+    wall = time.time() - t_start
+    (run_dir / "timing.json").write_text(json.dumps({
+        "updates": u - start, "wall_s": wall, "env_steps_per_s": (u - start) * steps_per_update / max(wall, 1e-9),
+        "backend": jax.default_backend(), "devices": jax.device_count(),
+    }, indent=1))
+
+    if u < cfg.num_updates:
+        return run_dir
+    if evaluate:
+        evaluate_run(trainer, runner, run_dir, cfg.run.eval_episodes)
+    if plots:
+        from balancedrl.training.plots import plot_run
+
+        plot_run(run_dir, trainer.adapter.component_names, ext)
+    if cfg.run.render_gif and trainer.adapter.name == "Durotaxis-v0":
+        render_policy_gif(trainer, _seed_slice(runner.params["network"], 0), run_dir / "episode.gif")
+    return run_dir
+
+
+def _seed_slice(tree, s: int):
+    return jax.tree_util.tree_map(lambda x: x[s], tree)
+
+
+def evaluate_run(trainer: Trainer, runner, run_dir: Path, num_episodes: int, key_seed: int = 12345) -> dict:
+    """Evaluate every seed's greedy policy, plus the random policy and the expert; write ``eval.json`` and
+    print a table."""
+    ad = trainer.adapter
+    key = jax.random.PRNGKey(key_seed)
+    S = jax.tree_util.tree_leaves(runner.params)[0].shape[0]
+    ev = make_evaluate(ad, trainer.policy_apply, num_episodes, "greedy")
+    per_seed = [summarize(ev(_seed_slice(runner.params["network"], s), key)) for s in range(S)]
+    result = {"policy": _mean_summary(per_seed)}
+    if S > 1:
+        result["policy_per_seed"] = per_seed
+    result["random"] = summarize(make_evaluate(ad, trainer.policy_apply, num_episodes, "random")(None, key))
+    if ad.expert is not None:
+        result["expert"] = summarize(make_evaluate(ad, trainer.policy_apply, num_episodes, "expert")(None, key))
+    (run_dir / "eval.json").write_text(json.dumps(result, indent=1))
+    print(format_eval_table(result, num_episodes))
+    return result
+
+
+def _mean_summary(items: list[dict]) -> dict:
+    out = {}
+    for k in items[0]:
+        vals = [it[k] for it in items if it[k] is not None]
+        out[k] = float(np.mean(vals)) if vals else None
+    out["episodes"] = int(sum(it["episodes"] for it in items))
+    return out
+
+
+def format_eval_table(result: dict, num_episodes: int) -> str:
+    lines = [f"evaluation over {num_episodes} episodes per policy", f"{'policy':<10}{'success':>10}{'return':>10}{'steps':>10}"]
+    for name in ("policy", "random", "expert"):
+        if name in result:
+            r = result[name]
+            steps = "-" if r["mean_steps"] is None else f"{r['mean_steps']:.1f}"
+            lines.append(f"{name:<10}{r['success_rate']:>10.3f}{r['mean_return']:>10.2f}{steps:>10}")
+    return "\n".join(lines)
+
+
+def render_policy_gif(trainer: Trainer, net_vars, path: Path, seed: int = 0, max_frames: int = 200) -> Path:
+    """Roll out one greedy episode (host loop over jitted steps; rendering is NumPy) and write a GIF."""
+    from balancedrl import policy as hp
+    from balancedrl.envs import render_frame, write_gif
+
+    ad = trainer.adapter
+    env, params = ad.env, ad.env_params
+    low, high = jnp.asarray(ad.cont_low), jnp.asarray(ad.cont_high)
+
+    @jax.jit
+    def step(state, obs, key):
+        out = trainer.policy_apply(net_vars, obs)
+        d, c = hp.greedy(out.discrete_logits, out.cont_mean, low, high)
+        obs2, state2, _, term, trunc, _ = _step_no_reset(env, key, state, ad.to_env_action(d, c), params)
+        return obs2, state2, term | trunc
+
+    key = jax.random.PRNGKey(seed)
+    key, k0 = jax.random.split(key)
+    obs, state = env.reset(k0, params)
+    frames = [render_frame(jax.device_get(state), params)]
+    for _ in range(max_frames):
+        key, k = jax.random.split(key)
+        obs, state, done = step(state, obs, k)
+        frames.append(render_frame(jax.device_get(state), params))
+        if bool(done):
+            break
+    write_gif(frames, path)
+    return path
+
+
+def _step_no_reset(env, key, state, action, params):
+    obs, state, reward, terminated, info = env.step_env(key, state, action, params)
+    truncated = env.is_truncated(state, params)
+    return obs, state, reward, terminated, truncated, info

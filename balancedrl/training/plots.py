@@ -1,0 +1,140 @@
+"""Plots of a run's ``metrics.jsonl``: learning curve (mean ± 95% CI over seeds), component weights,
+gradient scaling, entropy, WSA weights."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from balancedrl.training.logging import read_metrics  # noqa: E402
+
+
+def _series(rows: list[dict], key: str):
+    """``(x env steps [U], values [S, U])`` with NaN for missing values."""
+    by_update: dict[int, dict[int, float]] = defaultdict(dict)
+    steps: dict[int, float] = {}
+    for r in rows:
+        if key in r:
+            by_update[r["update"]][r["seed"]] = np.nan if r[key] is None else r[key]
+            steps[r["update"]] = r.get("env_steps") or r["update"]
+    if not by_update:
+        return None, None
+    updates = sorted(by_update)
+    seeds = sorted({s for u in updates for s in by_update[u]})
+    vals = np.array([[by_update[u].get(s, np.nan) for u in updates] for s in seeds], dtype=float)
+    return np.array([steps[u] for u in updates], dtype=float), vals
+
+
+def _smooth(v: np.ndarray, k: int) -> np.ndarray:
+    """Centred NaN-aware moving average along the last axis."""
+    if k <= 1:
+        return v
+    out = np.full_like(v, np.nan)
+    for i in range(v.shape[-1]):
+        lo, hi = max(0, i - k // 2), min(v.shape[-1], i + k // 2 + 1)
+        w = v[..., lo:hi]
+        with np.errstate(all="ignore"):
+            cnt = np.sum(~np.isnan(w), axis=-1)
+            out[..., i] = np.where(cnt > 0, np.nansum(w, axis=-1) / np.maximum(cnt, 1), np.nan)
+    return out
+
+
+def _mean_ci(ax, x, vals, label, color=None, smooth=1):
+    vals = _smooth(vals, smooth)
+    with np.errstate(all="ignore"):
+        n = np.sum(~np.isnan(vals), axis=0)
+        mean = np.nanmean(vals, axis=0)
+        sd = np.nanstd(vals, axis=0, ddof=1) if vals.shape[0] > 1 else np.zeros_like(mean)
+        half = 1.96 * sd / np.sqrt(np.maximum(n, 1))
+    line = ax.plot(x, mean, label=label, color=color)[0]
+    if vals.shape[0] > 1:
+        ax.fill_between(x, mean - half, mean + half, alpha=0.25, color=line.get_color())
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
+def plot_run(run_dir: str | Path, component_names=(), extractor_names=()) -> list[str]:
+    """Write the PNGs into ``run_dir`` and return their paths."""
+    run_dir = Path(run_dir)
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    num_seeds = len({r["seed"] for r in rows})
+    out = []
+    smooth = max(1, len({r["update"] for r in rows}) // 40)
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    for ax, key, title in zip(
+        axes, ("success_rate", "episode_return", "episode_length"), ("training success rate", "episode return", "episode length")
+    ):
+        x, v = _series(rows, key)
+        if x is not None:
+            _mean_ci(ax, x, v, key, smooth=smooth)
+        ax.set_title(f"{title} (mean ± 95% CI, {num_seeds} seed{'s' if num_seeds > 1 else ''})")
+        ax.set_xlabel("environment steps")
+    out.append(_save(fig, run_dir / "learning_curve.png"))
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    for ax, part in zip(axes, ("base", "attention", "final")):
+        for name in component_names:
+            x, v = _series(rows, f"component_{part}_weight/{name}")
+            if x is not None and not np.all(np.isnan(v)):
+                _mean_ci(ax, x, v, name)
+        ax.set_title(f"component weights: {part}")
+        ax.set_xlabel("environment steps")
+        ax.legend(fontsize=7)
+    out.append(_save(fig, run_dir / "component_weights.png"))
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for key in ("discrete_grad_norm", "continuous_grad_norm"):
+        x, v = _series(rows, key)
+        if x is not None:
+            _mean_ci(axes[0], x, v, key)
+    axes[0].set_yscale("log")
+    axes[0].set_title("gradient norms (EMA)")
+    for key in ("discrete_weight_used", "continuous_weight_used"):
+        x, v = _series(rows, key)
+        if x is not None:
+            _mean_ci(axes[1], x, v, key)
+    axes[1].set_title("loss weights used")
+    for ax in axes:
+        ax.set_xlabel("environment steps")
+        ax.legend(fontsize=7)
+    out.append(_save(fig, run_dir / "gradient_scaling.png"))
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for key in ("discrete_entropy", "continuous_entropy"):
+        x, v = _series(rows, key)
+        if x is not None:
+            _mean_ci(axes[0], x, v, key)
+    axes[0].set_title("policy entropy (alive nodes)")
+    for key in ("current_entropy_coeff", "discrete_penalty"):
+        x, v = _series(rows, key)
+        if x is not None:
+            _mean_ci(axes[1], x, v, key)
+    axes[1].set_title("entropy coefficient and collapse penalty")
+    for ax in axes:
+        ax.set_xlabel("environment steps")
+        ax.legend(fontsize=7)
+    out.append(_save(fig, run_dir / "entropy.png"))
+
+    if extractor_names:
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+        for name in extractor_names:
+            x, v = _series(rows, f"wsa_weight/{name}")
+            if x is not None:
+                _mean_ci(ax, x, v, name)
+        ax.set_title("WSA attention per extractor (batch mean)")
+        ax.set_xlabel("environment steps")
+        ax.legend(fontsize=7)
+        out.append(_save(fig, run_dir / "wsa_weights.png"))
+    return out

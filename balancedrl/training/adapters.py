@@ -113,3 +113,17 @@ def make_adapter(env_cfg) -> EnvAdapter:
             f"config key 'env.name' = {env_cfg.name!r} has no trainer adapter; allowed: {', '.join(_ADAPTERS)}"
         )
     return _ADAPTERS[env_cfg.name](env_cfg)
+
+
+# --- gymnax tasks (CartPole-v1, Pendulum-v1): balancedrl/training/gymnax_adapters.py, imported lazily inside
+# the factory so that this module never imports it at load time (no circular import).
+def _lazy_gymnax_factory(name: str) -> Callable:
+    def factory(env_cfg) -> EnvAdapter:
+        from balancedrl.training import gymnax_adapters
+
+        return gymnax_adapters.ADAPTER_FACTORIES[name](env_cfg)
+
+    return factory
+
+
+_ADAPTERS.update({_n: _lazy_gymnax_factory(_n) for _n in ("CartPole-v1", "Pendulum-v1")})

@@ -373,18 +373,36 @@ def to_dict(cfg: Config) -> dict:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Load YAML (or defaults when ``path`` is None), apply ``key=value`` overrides, validate."""
-    data: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file '{p}' does not exist")
-        data = yaml.safe_load(p.read_text()) or {}
+    data: dict = _read_yaml(Path(path)) if path is not None else {}
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.key=value")
         key, raw = item.split("=", 1)
         _set_nested(data, key.strip(), yaml.safe_load(raw))
     return from_dict(data)
+
+
+def _read_yaml(path: Path, seen: tuple = ()) -> dict:
+    """Read a YAML config; a top-level ``extends: other.yaml`` (relative to this file) is loaded first and
+    deep-merged under this file's keys (presets extend ``default.yaml``)."""
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    if path.resolve() in seen:
+        raise ConfigError(f"config file '{path}' extends itself (cycle: {' -> '.join(map(str, seen))})")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must contain a mapping, got {type(data).__name__}")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    return _deep_merge(_read_yaml(path.parent / parent, seen + (path.resolve(),)), data)
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def _set_nested(data: dict, dotted: str, value: Any) -> None:

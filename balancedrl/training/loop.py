@@ -212,3 +212,20 @@ def _step_no_reset(env, key, state, action, params):
     obs, state, reward, terminated, info = env.step_env(key, state, action, params)
     truncated = env.is_truncated(state, params)
     return obs, state, reward, terminated, truncated, info
+
+
+def evaluate_checkpoint(run_dir: Path, num_episodes: int | None = None) -> dict:
+    """Load ``run_dir``'s config and latest checkpoint and evaluate it (``balancedrl eval --run DIR``)."""
+    from balancedrl.training.config import load_config
+
+    run_dir = Path(run_dir).absolute()
+    if not (run_dir / "config.yaml").is_file():
+        raise RunError(f"{run_dir} has no config.yaml; is it a run directory?")
+    cfg = load_config(run_dir / "config.yaml")
+    existing = ckpt.list_checkpoints(run_dir)
+    if not existing:
+        raise RunError(f"{run_dir} has no complete checkpoint")
+    trainer = make_train(cfg)
+    like = jax.eval_shape(jax.vmap(trainer.init), seed_keys(cfg))
+    runner = ckpt.restore_checkpoint(run_dir, existing[-1], like, ckpt.config_fingerprint(to_dict(cfg)))
+    return evaluate_run(trainer, runner, run_dir, num_episodes or cfg.run.eval_episodes)

@@ -1,0 +1,5 @@
+import sys
+
+from balancedrl.cli import main
+
+sys.exit(main())

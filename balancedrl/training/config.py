@@ -85,7 +85,10 @@ class GradientScalingConfig:
     scaling_momentum: float = 0.9
     min_scaling_factor: float = 0.1
     max_scaling_factor: float = 10.0
-    warmup_steps: int = 100  # counted in minibatch gradient steps
+    warmup_steps: int = 100  # counted in gradient-norm measurements (see norm_refresh)
+    # "minibatch": measure per-loss gradient norms on every minibatch (the seed); "epoch": on the first
+    # minibatch of each epoch, the other minibatches reuse the EMA weights with one backward pass.
+    norm_refresh: str = "minibatch"
     base_discrete_weight: float = 0.7
     base_continuous_weight: float = 0.3
 
@@ -220,6 +223,7 @@ RANGES: dict[str, Any] = {
     "trainer.gradient_scaling.min_scaling_factor": _POS,
     "trainer.gradient_scaling.max_scaling_factor": _POS,
     "trainer.gradient_scaling.warmup_steps": _NONNEG_INT,
+    "trainer.gradient_scaling.norm_refresh": ("minibatch", "epoch"),
     "trainer.gradient_scaling.base_discrete_weight": _POS,
     "trainer.gradient_scaling.base_continuous_weight": _POS,
     "trainer.entropy_regularization.entropy_coeff_start": _NONNEG,

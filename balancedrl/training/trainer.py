@@ -38,7 +38,14 @@ import optax
 from balancedrl import policy as hp
 from balancedrl.advantages import awr_weights, gae, group_normalize, group_sizes
 from balancedrl.entropy import hybrid_entropy_loss, linear_schedule
-from balancedrl.grad_balance import GradScaleConfig, GradScaleState, grad_scale_init, grad_scale_update, tree_global_norm
+from balancedrl.grad_balance import (
+    GradScaleConfig,
+    GradScaleState,
+    adaptive_weights,
+    grad_scale_init,
+    grad_scale_update,
+    tree_global_norm,
+)
 from balancedrl.normalization import RewardNormState, reward_norm_apply, reward_norm_init, reward_norm_update
 from balancedrl.optim import make_optimizer
 from balancedrl.ppo import clipped_value_loss, hybrid_policy_loss
@@ -291,56 +298,91 @@ def make_train(config: Config, adapter: EnvAdapter | None = None) -> Trainer:
         }
         return jnp.stack([d_loss, c_loss, rest]), metrics
 
-    def grad_step(carry, mb):
-        params, opt_state, gstate, ent_coeff = carry
-        if gs.enable_adaptive_scaling:
-            # One forward pass, one vjp per loss (batched over the three cotangents): per-loss gradients.
-            losses, vjp_fn, metrics = jax.vjp(lambda p: loss_vector(p, mb, ent_coeff), params, has_aux=True)
-            (per_loss,) = jax.vmap(vjp_fn)(jnp.eye(3, dtype=losses.dtype))
-            norms = jax.vmap(tree_global_norm)(jax.tree_util.tree_map(lambda g: g[:2], per_loss))
-            w, gstate, gm = grad_scale_update(gstate, norms, gs_cfg)
-            coef = jnp.concatenate([w, jnp.ones((1,), w.dtype)])
-            grads = jax.tree_util.tree_map(lambda g: jnp.tensordot(coef, g, axes=1), per_loss)
-            metrics = {
-                **metrics,
-                "discrete_grad_norm": gm["ema_norms"][0],
-                "continuous_grad_norm": gm["ema_norms"][1],
-                "discrete_grad_norm_raw": norms[0],
-                "continuous_grad_norm_raw": norms[1],
-                "discrete_scale": gm["scales"][0],
-                "continuous_scale": gm["scales"][1],
-                "gradient_scaling_active": gm["gradient_scaling_active"],
-            }
-        else:
-            w = base_w
-            coef = jnp.concatenate([w, jnp.ones((1,), w.dtype)])
+    nan = jnp.asarray(jnp.nan, jnp.float32)
 
-            def total(p):
-                lv, m = loss_vector(p, mb, ent_coeff)
-                return jnp.dot(coef, lv), (lv, m)
-
-            grads, (losses, metrics) = jax.grad(total, has_aux=True)(params)
-            nan = jnp.asarray(jnp.nan, jnp.float32)
-            metrics = {
-                **metrics,
-                "discrete_grad_norm": nan,
-                "continuous_grad_norm": nan,
-                "discrete_grad_norm_raw": nan,
-                "continuous_grad_norm_raw": nan,
-                "discrete_scale": nan,
-                "continuous_scale": nan,
-                "gradient_scaling_active": jnp.zeros((), jnp.float32),
-            }
+    def apply_grads(params, opt_state, grads, coef, losses, metrics):
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         metrics = {
             **metrics,
-            "discrete_weight_used": w[0],
-            "continuous_weight_used": w[1],
+            "discrete_weight_used": coef[0],
+            "continuous_weight_used": coef[1],
             "grad_norm": tree_global_norm(grads),
             "total_loss": jnp.dot(coef, losses),
         }
+        return params, opt_state, metrics
+
+    def measured_step(carry, mb):
+        """Seed 001 step: per-loss gradients from one forward pass and one batched vjp (three cotangents),
+        their norms update the EMA, and the final gradient is sum_i w_i g_i (no further backward pass)."""
+        params, opt_state, gstate, ent_coeff = carry
+        losses, vjp_fn, metrics = jax.vjp(lambda p: loss_vector(p, mb, ent_coeff), params, has_aux=True)
+        (per_loss,) = jax.vmap(vjp_fn)(jnp.eye(3, dtype=losses.dtype))
+        norms = jax.vmap(tree_global_norm)(jax.tree_util.tree_map(lambda g: g[:2], per_loss))
+        w, gstate, gm = grad_scale_update(gstate, norms, gs_cfg)
+        coef = jnp.concatenate([w, jnp.ones((1,), w.dtype)])
+        grads = jax.tree_util.tree_map(lambda g: jnp.tensordot(coef, g, axes=1), per_loss)
+        metrics = {
+            **metrics,
+            "discrete_grad_norm": gm["ema_norms"][0],
+            "continuous_grad_norm": gm["ema_norms"][1],
+            "discrete_grad_norm_raw": norms[0],
+            "continuous_grad_norm_raw": norms[1],
+            "discrete_scale": gm["scales"][0],
+            "continuous_scale": gm["scales"][1],
+            "gradient_scaling_active": gm["gradient_scaling_active"],
+        }
+        params, opt_state, metrics = apply_grads(params, opt_state, grads, coef, losses, metrics)
         return (params, opt_state, gstate, ent_coeff), metrics
+
+    def weighted_step(carry, mb):
+        """One backward pass of ``w_d L_d + w_c L_c + L_rest`` with fixed weights: the base weights when
+        scaling is off, else the weights from the current EMA (between two measured steps)."""
+        params, opt_state, gstate, ent_coeff = carry
+        if gs.enable_adaptive_scaling:
+            adaptive, scales = adaptive_weights(gstate.ema_norms, gs_cfg.base_weights, gs_cfg.target,
+                                                gs_cfg.min_scale, gs_cfg.max_scale)
+            active = gstate.count > gs_cfg.warmup_steps
+            w = jnp.where(active, adaptive, gs_cfg.base_weights)
+            ema, active_f = gstate.ema_norms, active.astype(jnp.float32)
+        else:
+            w, scales, ema, active_f = base_w, jnp.full((2,), nan), jnp.full((2,), nan), jnp.zeros((), jnp.float32)
+        coef = jnp.concatenate([w, jnp.ones((1,), w.dtype)])
+
+        def total(p):
+            lv, m = loss_vector(p, mb, ent_coeff)
+            return jnp.dot(coef, lv), (lv, m)
+
+        grads, (losses, metrics) = jax.grad(total, has_aux=True)(params)
+        metrics = {
+            **metrics,
+            "discrete_grad_norm": ema[0],
+            "continuous_grad_norm": ema[1],
+            "discrete_grad_norm_raw": nan,
+            "continuous_grad_norm_raw": nan,
+            "discrete_scale": scales[0],
+            "continuous_scale": scales[1],
+            "gradient_scaling_active": active_f,
+        }
+        params, opt_state, metrics = apply_grads(params, opt_state, grads, coef, losses, metrics)
+        return (params, opt_state, gstate, ent_coeff), metrics
+
+    def minibatch_pass(carry, shuffled):
+        """All minibatches of one epoch. With ``norm_refresh == "minibatch"`` every step is measured (the
+        seed's behaviour); with ``"epoch"`` only the first one is, and the others reuse its weights. The
+        split is static, so it stays cheap under ``vmap`` (no ``lax.cond``)."""
+        if not gs.enable_adaptive_scaling:
+            return jax.lax.scan(weighted_step, carry, shuffled)
+        if gs.norm_refresh == "minibatch":
+            return jax.lax.scan(measured_step, carry, shuffled)
+        first = jax.tree_util.tree_map(lambda x: x[0], shuffled)
+        carry, m0 = measured_step(carry, first)
+        if tc.num_minibatches == 1:
+            return carry, jax.tree_util.tree_map(lambda x: x[None], m0)
+        rest = jax.tree_util.tree_map(lambda x: x[1:], shuffled)
+        carry, m = jax.lax.scan(weighted_step, carry, rest)
+        m = {k: jnp.concatenate([m0[k][None], m[k]]) for k in m}
+        return carry, m
 
     # ------------------------------------------------------------------ one update
     def update(runner: RunnerState):
@@ -393,14 +435,15 @@ def make_train(config: Config, adapter: EnvAdapter | None = None) -> Trainer:
         def epoch(carry, key):
             perm = jax.random.permutation(key, N)
             shuffled = jax.tree_util.tree_map(lambda x: x[perm].reshape((nmb, N // nmb) + x.shape[1:]), batch)
-            carry, m = jax.lax.scan(grad_step, carry, shuffled)
+            carry, m = minibatch_pass(carry, shuffled)
             return carry, m
 
         key, k_epochs = jax.random.split(runner.key)
         carry = (runner.params, runner.opt_state, runner.grad_scale, ent_coeff)
         (params, opt_state, gstate, _), m = jax.lax.scan(epoch, carry, jax.random.split(k_epochs, tc.update_epochs))
-        # Mean over epochs and minibatches (NaN-aware for metrics that are NaN by design when a feature is off).
-        metrics = jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=(0, 1)), m)
+        # Mean over epochs and minibatches, ignoring NaN (metrics measured only on some minibatches; a metric
+        # that is NaN everywhere, e.g. of a feature switched off, stays NaN).
+        metrics = jax.tree_util.tree_map(lambda x: jnp.nanmean(x, axis=(0, 1)), m)
 
         st = runner.stats
         n_done = jnp.maximum(st.done_count, 1.0)

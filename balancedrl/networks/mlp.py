@@ -1,0 +1,87 @@
+"""One-slot MLP actor-critic for flat-observation tasks (gymnax CartPole-v1, Pendulum-v1).
+
+The standard PPO architecture (PureJaxRL's ``ActorCritic``; Schulman et al. 2017, Andrychowicz et al. 2021),
+with separate actor and critic towers::
+
+    actor:  h = tanh(W2 tanh(W1 x + b1) + b2)        (hidden_dim units, ``num_layers`` layers)
+            [logits | mean] = W_pi h + b_pi          (A + P outputs; one slot, M = 1)
+            log_std = log_std_init                   (state-independent parameter [P])
+    critic: v = W_v tanh(... tanh(W1' x + b1') ...) + b_v    ([C] values)
+
+Initialisation as in PureJaxRL: orthogonal, gain sqrt(2) for hidden layers, 0.01 for the policy output,
+1.0 for the value output; zero biases. The output is the trainer's :class:`PolicyOutput` with one slot:
+``discrete_logits [..., 1, A]``, ``cont_mean`` / ``cont_log_std [..., 1, P]`` (P may be 0),
+``values [..., C]`` and ``wsa_weights [..., 0]``.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from balancedrl.networks.actor_critic import PolicyOutput
+
+__all__ = ["MLPActorCritic"]
+
+
+class MLPActorCritic(nn.Module):
+    """``apply(variables, obs [..., D]) -> PolicyOutput`` with M = 1 (module docstring).
+
+    num_discrete: A >= 1 (use 1 for a continuous-only task: a single, certain discrete action);
+    num_continuous: P >= 0; num_components: C >= 1 value heads.
+    """
+
+    num_discrete: int
+    num_continuous: int
+    num_components: int = 1
+    hidden_dim: int = 64
+    num_layers: int = 2
+    log_std_init: float = 0.0
+
+    def _validate(self):
+        for name, v, lo in (
+            ("num_discrete", self.num_discrete, 1),
+            ("num_continuous", self.num_continuous, 0),
+            ("num_components", self.num_components, 1),
+            ("hidden_dim", self.hidden_dim, 1),
+            ("num_layers", self.num_layers, 1),
+        ):
+            if not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"MLPActorCritic: {name}={v!r} is not allowed; allowed: an integer >= {lo}")
+
+    @nn.compact
+    def __call__(self, obs) -> PolicyOutput:
+        self._validate()
+        x = jnp.asarray(obs, jnp.float32)
+        if x.ndim < 1:
+            raise ValueError(f"MLPActorCritic: obs must have shape [..., D], got shape {x.shape}")
+        A, P, C = self.num_discrete, self.num_continuous, self.num_components
+        ortho, zeros = nn.initializers.orthogonal, nn.initializers.zeros
+        hidden = np.sqrt(2.0)
+
+        a = x
+        for i in range(self.num_layers):
+            a = nn.tanh(
+                nn.Dense(self.hidden_dim, kernel_init=ortho(hidden), bias_init=zeros, name=f"actor_{i}")(a)
+            )
+        # One head for logits and means (A + P >= 1 outputs), split afterwards.
+        head = nn.Dense(A + P, kernel_init=ortho(0.01), bias_init=zeros, name="policy_head")(a)
+        logits, mean = head[..., :A], head[..., A:]
+        log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (P,), jnp.float32)
+
+        c = x
+        for i in range(self.num_layers):
+            c = nn.tanh(
+                nn.Dense(self.hidden_dim, kernel_init=ortho(hidden), bias_init=zeros, name=f"critic_{i}")(c)
+            )
+        values = nn.Dense(C, kernel_init=ortho(1.0), bias_init=zeros, name="value_head")(c)
+
+        lead = x.shape[:-1]
+        return PolicyOutput(
+            discrete_logits=logits[..., None, :],
+            cont_mean=mean[..., None, :],
+            cont_log_std=jnp.broadcast_to(log_std, lead + (1, P)),
+            values=values,
+            wsa_weights=jnp.zeros(lead + (0,), jnp.float32),
+        )

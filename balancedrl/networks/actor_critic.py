@@ -120,7 +120,7 @@ class NetworkConfig:
     use_wsa: bool = False
     wsa: WSAConfig = WSAConfig()
     num_heads: int = 4
-    gnn_layer: str = "mpnn"
+    gnn_layer: str = "sage"
 
     def __post_init__(self):
         if isinstance(self.wsa, dict):

@@ -10,7 +10,11 @@ Invalid edges (dead endpoint or root) are routed to a dummy segment `B·M`, whic
 dead slot never sends a message to, or receives a softmax share from, a real node.
 
 Layers (`num_layers` of them, kind `layer`), for receiver r and incoming edges s→r:
-  "mpnn" (default, GraphNetwork-style; per layer about 2-3x cheaper than "attention" in a
+  "sage" (default; GraphSAGE-style over the tree, using that every node has at most one parent, so a
+  layer is one gather h[parent] and one jraph.segment_sum over children; no LayerNorm. About 4x cheaper
+  in forward+backward than "mpnn" on the 2-core CPU, which decides the trainer's speed):
+    h_i = (h_i + tanh(W [h_i, h_parent(i), Σ_{c: parent(c)=i} h_c, 10·(pos_i − pos_parent(i))])) · mask_i
+  "mpnn" (GraphNetwork-style; per layer about 2-3x cheaper than "attention" in a
   micro-benchmark on the 2-core CPU — no segment_max / softmax pass):
     msg_sr = relu(W_dir h_s + U e_sr + b),  dir = up (child→parent) | down (parent→child)
     h      = LN(h + W_u [h, Σ_s msg_sr]);  h = h · mask                   (jraph.segment_sum)
@@ -143,7 +147,36 @@ class TreeMessageLayer(nn.Module):
         return h * node_mask[:, None]
 
 
-GNN_LAYERS = ("mpnn", "attention")
+class TreeSageLayer(nn.Module):
+    """GraphSAGE-style tree layer (module docstring, "sage"). Inputs are flat over B·M nodes:
+    `parent_flat [N]` (offset, in range; own index where there is no edge), `valid [N]` (node and its
+    parent alive), `rel [N, 2]` child−parent offset (0 where invalid)."""
+
+    hidden_dim: int
+
+    @nn.compact
+    def __call__(self, h, rel, parent_flat, valid, node_mask):
+        n = h.shape[0]
+        v = valid[:, None].astype(h.dtype)
+        h_parent = h[parent_flat] * v
+        h_children = jraph.segment_sum(h * v, parent_flat, num_segments=n)
+        z = nn.Dense(self.hidden_dim, name="combine")(jnp.concatenate([h, h_parent, h_children, rel], -1))
+        return (h + nn.tanh(z)) * node_mask[:, None]
+
+
+def parent_links(obs: Observation) -> tuple[jax.Array, jax.Array]:
+    """For batched obs [B, M]: flat parent index `[B·M]` offset by b·M (own index where there is no edge)
+    and the validity mask (node alive, has a parent, parent alive)."""
+    b, m = obs.parent.shape
+    own = jnp.arange(m, dtype=jnp.int32)[None]
+    has = obs.parent >= 0
+    par = jnp.where(has, obs.parent, own).astype(jnp.int32)
+    valid = has & obs.mask & jnp.take_along_axis(obs.mask, par, axis=1)
+    flat = par + (jnp.arange(b, dtype=jnp.int32) * m)[:, None]
+    return flat.reshape(-1), valid.reshape(-1)
+
+
+GNN_LAYERS = ("sage", "mpnn", "attention")
 
 
 class GraphEncoder(nn.Module):
@@ -156,7 +189,7 @@ class GraphEncoder(nn.Module):
     hidden_dim: int = 64
     num_layers: int = 2
     num_heads: int = 4
-    layer: str = "mpnn"
+    layer: str = "sage"
 
     @nn.compact
     def __call__(self, obs: Observation):
@@ -169,26 +202,39 @@ class GraphEncoder(nn.Module):
         mask = obs.mask[None] if single else obs.mask
         glob = obs.globals[None] if single else obs.globals
         b, m, _ = nodes.shape
-        e = batched_tree_edges(Observation(nodes, mask, obs.parent[None] if single else obs.parent, glob))
+        parent = obs.parent[None] if single else obs.parent
         flat_mask = mask.reshape(-1)
         flat_nodes = jnp.where(flat_mask[:, None], nodes.reshape(b * m, -1), 0.0)
-        graph = jraph.GraphsTuple(
-            nodes=flat_nodes,
-            edges=_edge_feats(flat_nodes, e, m),
-            senders=e.senders,
-            receivers=e.receivers,
-            globals=glob,
-            n_node=jnp.full((b,), m, jnp.int32),
-            n_edge=jnp.full((b,), 2 * m, jnp.int32),
-        )
         d = self.hidden_dim
-        h = nn.Dense(d, name="embed")(graph.nodes) * flat_mask[:, None]
-        up = (jnp.arange(e.senders.shape[0]) % (2 * m)) < m  # child→parent edge slots
-        for i in range(self.num_layers):
-            if self.layer == "mpnn":
-                h = TreeMessageLayer(d, name=f"layer_{i}")(h, graph.edges, e, flat_mask, up)
-            else:
-                h = GraphAttentionLayer(d, self.num_heads, name=f"layer_{i}")(h, graph.edges, e, flat_mask)
+        h = nn.Dense(d, name="embed")(flat_nodes) * flat_mask[:, None]
+        if self.layer == "sage":
+            # One child→parent edge slot per node (M per graph), offset by b·M: a jraph batch of B graphs.
+            par_flat, valid = parent_links(Observation(nodes, mask, parent, glob))
+            rel = jnp.where(valid[:, None], 10.0 * (flat_nodes[:, :2] - flat_nodes[par_flat, :2]), 0.0)
+            graph = jraph.GraphsTuple(
+                nodes=flat_nodes, edges=rel, senders=jnp.arange(b * m, dtype=jnp.int32), receivers=par_flat,
+                globals=glob, n_node=jnp.full((b,), m, jnp.int32), n_edge=jnp.full((b,), m, jnp.int32),
+            )
+            h = nn.tanh(h)
+            for i in range(self.num_layers):
+                h = TreeSageLayer(d, name=f"layer_{i}")(h, graph.edges, graph.receivers, valid, flat_mask)
+        else:
+            e = batched_tree_edges(Observation(nodes, mask, parent, glob))
+            graph = jraph.GraphsTuple(
+                nodes=flat_nodes,
+                edges=_edge_feats(flat_nodes, e, m),
+                senders=e.senders,
+                receivers=e.receivers,
+                globals=glob,
+                n_node=jnp.full((b,), m, jnp.int32),
+                n_edge=jnp.full((b,), 2 * m, jnp.int32),
+            )
+            up = (jnp.arange(e.senders.shape[0]) % (2 * m)) < m  # child→parent edge slots
+            for i in range(self.num_layers):
+                if self.layer == "mpnn":
+                    h = TreeMessageLayer(d, name=f"layer_{i}")(h, graph.edges, e, flat_mask, up)
+                else:
+                    h = GraphAttentionLayer(d, self.num_heads, name=f"layer_{i}")(h, graph.edges, e, flat_mask)
         tokens = h.reshape(b, m, d)
         mk = mask[..., None]
         count = jnp.sum(mask, axis=-1, keepdims=True).astype(jnp.float32)  # [B,1]

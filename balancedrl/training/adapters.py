@@ -57,6 +57,7 @@ def network_config_from(ac) -> Any:
     return NetworkConfig(
         hidden_dim=ac.hidden_dim,
         num_gnn_layers=ac.num_gnn_layers,
+        gnn_layer=ac.gnn_layer,
         log_std_init=ac.log_std_init,
         use_wsa=ac.use_wsa,
         wsa=wsa,

@@ -58,6 +58,7 @@ class WSAConfigSection:
 class ActorCriticConfig:
     hidden_dim: int = 64
     num_gnn_layers: int = 2
+    gnn_layer: str = "sage"
     log_std_init: float = -0.5
     use_wsa: bool = False
     wsa_config: WSAConfigSection = field(default_factory=WSAConfigSection)
@@ -196,7 +197,8 @@ RANGES: dict[str, Any] = {
     "env.name": ("Durotaxis-v0", "Platform-v0", "Goal-v0", "CartPole-v1", "Pendulum-v1"),
     "env.num_envs": _POS_INT,
     "actor_critic.hidden_dim": _POS_INT,
-    "actor_critic.num_gnn_layers": _POS_INT,
+    "actor_critic.num_gnn_layers": _NONNEG_INT,
+    "actor_critic.gnn_layer": ("sage", "mpnn", "attention"),
     "actor_critic.log_std_init": (-10.0, 2.0, True, True),
     "actor_critic.wsa_config.embedding_dim": _POS_INT,
     "actor_critic.wsa_config.context_dim": _POS_INT,

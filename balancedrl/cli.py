@@ -13,8 +13,13 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sp):
         sp.add_argument("--config", help="YAML config file (default: built-in defaults)")
-        sp.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="override config keys, e.g. trainer.learning_rate=1e-3")
+        sp.add_argument(
+            "--set",
+            nargs="*",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override config keys, e.g. trainer.learning_rate=1e-3",
+        )
         sp.add_argument("--run-dir", help="run directory (default: <run.out_dir>/<run.name>)")
         sp.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
         sp.add_argument("--stop-after", type=int, help="stop after this many updates (checkpointed)")
@@ -26,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--seeds", type=int, required=True, help="number of seeds")
     ev = sub.add_parser("eval", help="evaluate a finished or checkpointed run")
     ev.add_argument("--run", required=True, help="run directory")
-    ev.add_argument("--episodes", type=int, default=None, help="episodes per policy (default: run.eval_episodes)")
+    ev.add_argument(
+        "--episodes", type=int, default=None, help="episodes per policy (default: run.eval_episodes)"
+    )
     return p
 
 
@@ -42,8 +49,13 @@ def main(argv: list[str] | None = None) -> int:
             cfg = load_config(args.config, overrides)
             from balancedrl.training.loop import run_training
 
-            run_dir = run_training(cfg, run_dir=args.run_dir, resume=args.resume, stop_after=args.stop_after,
-                                   progress=not args.no_progress)
+            run_dir = run_training(
+                cfg,
+                run_dir=args.run_dir,
+                resume=args.resume,
+                stop_after=args.stop_after,
+                progress=not args.no_progress,
+            )
             print(f"run directory: {run_dir}")
         else:
             from balancedrl.training.loop import evaluate_checkpoint

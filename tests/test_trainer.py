@@ -60,10 +60,21 @@ def _rows(run_dir):
 def test_metrics_have_seed_names_and_are_finite(full_run, cfg):
     rows = _rows(full_run)
     assert [r["update"] for r in rows] == list(range(1, cfg.num_updates + 1))
-    for name in ("discrete_weight_used", "continuous_weight_used", "discrete_grad_norm", "continuous_grad_norm",
-                 "gradient_scaling_active", "current_entropy_coeff", "discrete_entropy", "continuous_entropy",
-                 "discrete_penalty", "component_final_weight/total", "reward_mean_learner", "reward_mean_expert",
-                 "expert_share"):
+    for name in (
+        "discrete_weight_used",
+        "continuous_weight_used",
+        "discrete_grad_norm",
+        "continuous_grad_norm",
+        "gradient_scaling_active",
+        "current_entropy_coeff",
+        "discrete_entropy",
+        "continuous_entropy",
+        "discrete_penalty",
+        "component_final_weight/total",
+        "reward_mean_learner",
+        "reward_mean_expert",
+        "expert_share",
+    ):
         assert all(r[name] is not None and np.isfinite(r[name]) for r in rows), name
 
 
@@ -72,16 +83,26 @@ def test_techniques_act(full_run, cfg):
     # Entropy coefficient follows its schedule (update u uses the coefficient at u-1).
     er = cfg.trainer.entropy_regularization
     sched = linear_schedule(er.entropy_coeff_start, er.entropy_coeff_end, er.entropy_decay_episodes)
-    np.testing.assert_allclose([r["current_entropy_coeff"] for r in rows],
-                               [float(sched(r["update"] - 1)) for r in rows], rtol=1e-6)
+    np.testing.assert_allclose(
+        [r["current_entropy_coeff"] for r in rows], [float(sched(r["update"] - 1)) for r in rows], rtol=1e-6
+    )
     # Gradient scaling: identity during warm-up, then weights differ from the base weights 0.7/0.3.
     assert rows[0]["gradient_scaling_active"] < 1.0
     assert rows[-1]["gradient_scaling_active"] == 1.0
     assert abs(rows[-1]["discrete_weight_used"] - 0.7) > 1e-3
-    np.testing.assert_allclose(rows[-1]["discrete_weight_used"] + rows[-1]["continuous_weight_used"], 1.0, rtol=1e-5)
+    np.testing.assert_allclose(
+        rows[-1]["discrete_weight_used"] + rows[-1]["continuous_weight_used"], 1.0, rtol=1e-5
+    )
     # Learnable component weights move: the base weights leave uniform 1/6.
-    base = np.array([[r[f"component_base_weight/{c}"] for c in ("total", "graph", "spawn", "delete", "edge", "total_node")]
-                     for r in rows])
+    base = np.array(
+        [
+            [
+                r[f"component_base_weight/{c}"]
+                for c in ("total", "graph", "spawn", "delete", "edge", "total_node")
+            ]
+            for r in rows
+        ]
+    )
     assert np.max(np.abs(base[-1] - 1 / 6)) > 1e-5
     # Expert guidance: some frames come from the expert while the ratio is positive.
     assert rows[0]["expert_share"] > 0.0
@@ -102,7 +123,7 @@ def test_deterministic_and_no_recompilation(cfg):
             ms.append(jax.device_get(m))
         outs.append(ms)
     assert chunk._cache_size() == 1  # compiled once, reused for 6 updates
-    for a, b in zip(*outs):
+    for a, b in zip(*outs, strict=False):
         for k in a:
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 

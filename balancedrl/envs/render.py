@@ -7,6 +7,7 @@ orange; the root cyan).
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 from balancedrl.envs import substrate as sub_lib
@@ -76,3 +77,34 @@ def write_gif(frames, path, fps: int = 10) -> str:
         raise ValueError("frames is empty: need at least one frame to write a GIF")
     imageio.mimsave(str(path), frames, duration=1.0 / fps, loop=0)
     return str(path)
+
+
+def _transition(env, policy_fn, params, key, obs, state):
+    k_act, k_step = jax.random.split(key)
+    action = policy_fn(k_act, obs, params)
+    obs, state, _, terminated, info = env.step_env(k_step, state, action, params)
+    return obs, state, terminated | info["truncated"]
+
+
+# env and policy_fn are static (hashable); params are traced, so one compile serves every params value.
+_transition_jit = jax.jit(_transition, static_argnums=(0, 1))
+
+
+def rollout_states(env, params, policy_fn, key, max_steps=None):
+    """Run one episode with ``step_env`` (no auto-reset); return the list of states, reset included.
+
+    ``policy_fn(key, obs, params) -> HybridAction`` must be hashable (a module-level function or a
+    cached closure). Stops after termination, truncation or ``max_steps`` (default
+    ``params.max_steps_in_episode``).
+    """
+    max_steps = int(params.max_steps_in_episode if max_steps is None else max_steps)
+    key, k_reset = jax.random.split(key)
+    obs, state = env.reset(k_reset, params)
+    states = [state]
+    for _ in range(max_steps):
+        key, k = jax.random.split(key)
+        obs, state, done = _transition_jit(env, policy_fn, params, k, obs, state)
+        states.append(state)
+        if bool(done):
+            break
+    return states

@@ -117,6 +117,12 @@ class NetworkConfig:
     num_gnn_layers: int = 2
     num_components: int = NUM_COMPONENTS
     log_std_init: float = -0.5
+    # The raw Gaussian's entropy grows without bound in log_std while the tanh-squashed action only
+    # saturates, so an entropy bonus can push log_std up for ever (seen in training: continuous entropy
+    # 3.7 -> 39 in 200 updates). Clamp it; a raw std of exp(0.5) = 1.65 already spreads the squashed
+    # action over its whole range.
+    log_std_min: float = -5.0
+    log_std_max: float = 0.5
     use_wsa: bool = False
     wsa: WSAConfig = WSAConfig()
     num_heads: int = 4
@@ -157,6 +163,12 @@ class NetworkConfig:
         )
         _check(self.gnn_layer in GNN_LAYERS, "gnn_layer", self.gnn_layer, f"one of {GNN_LAYERS}")
         _check(isinstance(self.wsa, WSAConfig), "wsa", self.wsa, "a WSAConfig (or dict of its fields)")
+        _check(
+            self.log_std_min <= self.log_std_init <= self.log_std_max,
+            "log_std_init",
+            self.log_std_init,
+            f"a value in [log_std_min, log_std_max] = [{self.log_std_min}, {self.log_std_max}]",
+        )
 
     @classmethod
     def from_dict(cls, d: dict) -> NetworkConfig:
@@ -274,6 +286,7 @@ class HybridActorCritic(nn.Module):
             bias_init=nn.initializers.constant(cfg.log_std_init),
             name="log_std_head",
         )(z)
+        log_std = jnp.clip(log_std, cfg.log_std_min, cfg.log_std_max)
         c = nn.tanh(nn.Dense(h, kernel_init=ortho(np.sqrt(2)), name="critic_fc1")(rep))
         c = nn.tanh(nn.Dense(h, kernel_init=ortho(np.sqrt(2)), name="critic_fc2")(c))
         values = nn.Dense(cfg.num_components, kernel_init=ortho(1.0), name="value_head")(c)

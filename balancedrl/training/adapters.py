@@ -128,3 +128,16 @@ def _lazy_gymnax_factory(name: str) -> Callable:
 
 
 _ADAPTERS.update({_n: _lazy_gymnax_factory(_n) for _n in ("CartPole-v1", "Pendulum-v1")})
+
+
+# --- parameterised-action benchmarks (Platform-v0, Goal-v0): balancedrl/training/hybrid_adapters.py, lazily.
+def _lazy_hybrid_factory(name: str) -> Callable:
+    def factory(env_cfg) -> EnvAdapter:
+        from balancedrl.training import hybrid_adapters
+
+        return hybrid_adapters.ADAPTER_FACTORIES[name](env_cfg)
+
+    return factory
+
+
+_ADAPTERS.update({_n: _lazy_hybrid_factory(_n) for _n in ("Platform-v0", "Goal-v0")})

@@ -15,7 +15,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
 import yaml
 
@@ -288,7 +288,9 @@ def validate(cfg: Config) -> Config:
         )
     ptms = cfg.actor_critic.wsa_config.ptms
     if cfg.actor_critic.use_wsa and not ptms:
-        raise ConfigError("config key 'actor_critic.wsa_config.ptms' is empty; allowed: a list of >= 1 extractors")
+        raise ConfigError(
+            "config key 'actor_critic.wsa_config.ptms' is empty; allowed: a list of >= 1 extractors"
+        )
     for i, p in enumerate(ptms):
         if p.model_type not in PTM_TYPES:
             raise ConfigError(
@@ -296,7 +298,9 @@ def validate(cfg: Config) -> Config:
                 f"allowed: {_describe(PTM_TYPES)}"
             )
     if not isinstance(cfg.env.params, dict):
-        raise ConfigError(f"config key 'env.params' = {cfg.env.params!r} must be a mapping of env param overrides")
+        raise ConfigError(
+            f"config key 'env.params' = {cfg.env.params!r} must be a mapping of env param overrides"
+        )
     return cfg
 
 
@@ -310,7 +314,9 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def _from_dict(cls: type, data: dict, prefix: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"config section '{prefix.rstrip('.') or '<root>'}' must be a mapping, got {data!r}")
+        raise ConfigError(
+            f"config section '{prefix.rstrip('.') or '<root>'}' must be a mapping, got {data!r}"
+        )
     known = {f.name: f for f in fields(cls)}
     hints = _hints(cls)
     kwargs = {}
@@ -329,7 +335,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if key.endswith("wsa_config.ptms"):
         if not isinstance(value, list):
             raise ConfigError(f"config key '{key}' = {value!r} must be a list of {{model_type, freeze}}")
-        return [p if isinstance(p, PTMConfig) else _from_dict(PTMConfig, p, f"{key}[{i}].") for i, p in enumerate(value)]
+        return [
+            p if isinstance(p, PTMConfig) else _from_dict(PTMConfig, p, f"{key}[{i}].")
+            for i, p in enumerate(value)
+        ]
     origin = get_origin(tp) or tp
     if origin is bool:
         if isinstance(value, bool):

@@ -47,8 +47,16 @@ def make_evaluate(ad: EnvAdapter, policy_apply, num_episodes: int, mode: str):
         out = policy_apply(net_vars, obs)
         if mode == "greedy":
             return hp.greedy(out.discrete_logits, out.cont_mean, low, high)
-        s = hp.sample(key, out.discrete_logits, out.cont_mean, out.cont_log_std, ad.slot_mask(obs),
-                      ad.param_owner, low, high)
+        s = hp.sample(
+            key,
+            out.discrete_logits,
+            out.cont_mean,
+            out.cont_log_std,
+            ad.slot_mask(obs),
+            ad.param_owner,
+            low,
+            high,
+        )
         return s.discrete, s.squashed
 
     def episode(net_vars, key):
@@ -59,7 +67,9 @@ def make_evaluate(ad: EnvAdapter, policy_apply, num_episodes: int, mode: str):
             obs, state, active, ret, length, success = carry
             k_act, k_env = jax.random.split(key)
             d, c = act(net_vars, k_act, obs)
-            obs, state, reward, terminated, truncated, info = env.step(k_env, state, ad.to_env_action(d, c), params)
+            obs, state, reward, terminated, truncated, info = env.step(
+                k_env, state, ad.to_env_action(d, c), params
+            )
             a = active.astype(jnp.float32)
             ret = ret + a * reward
             length = length + a

@@ -65,7 +65,11 @@ class MetricsLog:
         """Drop rows written after ``update`` (they belong to a run that stopped before its next checkpoint)."""
         if not self.path.exists():
             return
-        keep = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["update"] <= update]
+        keep = [
+            line
+            for line in self.path.read_text().splitlines()
+            if line and json.loads(line)["update"] <= update
+        ]
         self.path.write_text("".join(line + "\n" for line in keep))
 
     def write(self, rows: list[dict]) -> None:

@@ -93,8 +93,14 @@ def run_training(
     run_chunk = make_run_chunk(trainer, chunk, S)
     ext = extractor_names(trainer)
     steps_per_update = cfg.batch_size * S
-    bar = tqdm(total=cfg.num_updates, initial=start, unit="upd", disable=not progress, dynamic_ncols=True,
-               desc=cfg.run.name)
+    bar = tqdm(
+        total=cfg.num_updates,
+        initial=start,
+        unit="upd",
+        disable=not progress,
+        dynamic_ncols=True,
+        desc=cfg.run.name,
+    )
     u = start
     last_ckpt = start
     t_start = time.time()
@@ -114,14 +120,24 @@ def run_training(
             succ=f"{np.nanmean(m['success_rate'][:, -1]):.2f}",
         )
         if u - last_ckpt >= cfg.run.checkpoint_every or u == total:
-            ckpt.save_checkpoint(run_dir, u, runner, {"fingerprint": fingerprint, "env_steps": u * cfg.batch_size})
+            ckpt.save_checkpoint(
+                run_dir, u, runner, {"fingerprint": fingerprint, "env_steps": u * cfg.batch_size}
+            )
             last_ckpt = u
     bar.close()
     wall = time.time() - t_start
-    (run_dir / "timing.json").write_text(json.dumps({
-        "updates": u - start, "wall_s": wall, "env_steps_per_s": (u - start) * steps_per_update / max(wall, 1e-9),
-        "backend": jax.default_backend(), "devices": jax.device_count(),
-    }, indent=1))
+    (run_dir / "timing.json").write_text(
+        json.dumps(
+            {
+                "updates": u - start,
+                "wall_s": wall,
+                "env_steps_per_s": (u - start) * steps_per_update / max(wall, 1e-9),
+                "backend": jax.default_backend(),
+                "devices": jax.device_count(),
+            },
+            indent=1,
+        )
+    )
 
     if u < cfg.num_updates:
         return run_dir
@@ -153,7 +169,9 @@ def evaluate_run(trainer: Trainer, runner, run_dir: Path, num_episodes: int, key
         result["policy_per_seed"] = per_seed
     result["random"] = summarize(make_evaluate(ad, trainer.policy_apply, num_episodes, "random")(None, key))
     if ad.expert is not None:
-        result["expert"] = summarize(make_evaluate(ad, trainer.policy_apply, num_episodes, "expert")(None, key))
+        result["expert"] = summarize(
+            make_evaluate(ad, trainer.policy_apply, num_episodes, "expert")(None, key)
+        )
     (run_dir / "eval.json").write_text(json.dumps(result, indent=1))
     print(format_eval_table(result, num_episodes))
     return result
@@ -169,7 +187,10 @@ def _mean_summary(items: list[dict]) -> dict:
 
 
 def format_eval_table(result: dict, num_episodes: int) -> str:
-    lines = [f"evaluation over {num_episodes} episodes per policy", f"{'policy':<10}{'success':>10}{'return':>10}{'steps':>10}"]
+    lines = [
+        f"evaluation over {num_episodes} episodes per policy",
+        f"{'policy':<10}{'success':>10}{'return':>10}{'steps':>10}",
+    ]
     for name in ("policy", "random", "expert"):
         if name in result:
             r = result[name]
@@ -178,44 +199,35 @@ def format_eval_table(result: dict, num_episodes: int) -> str:
     return "\n".join(lines)
 
 
-def render_policy_gif(trainer: Trainer, net_vars, path: Path, seed: int = 0, max_frames: int = 200) -> Path:
-    """Roll out one greedy episode (host loop over jitted steps; rendering is NumPy) and write a GIF."""
+def greedy_policy_fn(trainer: Trainer, net_vars):
+    """``policy_fn(key, obs, params) -> env action`` of a trained network's greedy policy (for rendering)."""
     from balancedrl import policy as hp
-    from balancedrl.envs import render_frame, write_gif
 
     ad = trainer.adapter
-    env, params = ad.env, ad.env_params
     low, high = jnp.asarray(ad.cont_low), jnp.asarray(ad.cont_high)
 
-    @jax.jit
-    def step(state, obs, key):
+    def policy_fn(key, obs, params):
         out = trainer.policy_apply(net_vars, obs)
-        d, c = hp.greedy(out.discrete_logits, out.cont_mean, low, high)
-        obs2, state2, _, term, trunc, _ = _step_no_reset(env, key, state, ad.to_env_action(d, c), params)
-        return obs2, state2, term | trunc
+        return ad.to_env_action(*hp.greedy(out.discrete_logits, out.cont_mean, low, high))
 
-    key = jax.random.PRNGKey(seed)
-    key, k0 = jax.random.split(key)
-    obs, state = env.reset(k0, params)
-    frames = [render_frame(jax.device_get(state), params)]
-    for _ in range(max_frames):
-        key, k = jax.random.split(key)
-        obs, state, done = step(state, obs, k)
-        frames.append(render_frame(jax.device_get(state), params))
-        if bool(done):
-            break
-    write_gif(frames, path)
+    return policy_fn
+
+
+def render_policy_gif(trainer: Trainer, net_vars, path: Path, seed: int = 0) -> Path:
+    """Roll out one greedy episode and write it as a GIF (rendering is NumPy, off the jitted path)."""
+    from balancedrl.envs import render_frame, write_gif
+    from balancedrl.envs.render import rollout_states
+
+    ad = trainer.adapter
+    states = rollout_states(
+        ad.env, ad.env_params, greedy_policy_fn(trainer, net_vars), jax.random.PRNGKey(seed)
+    )
+    write_gif([render_frame(jax.device_get(s), ad.env_params) for s in states], path)
     return path
 
 
-def _step_no_reset(env, key, state, action, params):
-    obs, state, reward, terminated, info = env.step_env(key, state, action, params)
-    truncated = env.is_truncated(state, params)
-    return obs, state, reward, terminated, truncated, info
-
-
-def evaluate_checkpoint(run_dir: Path, num_episodes: int | None = None) -> dict:
-    """Load ``run_dir``'s config and latest checkpoint and evaluate it (``balancedrl eval --run DIR``)."""
+def load_run(run_dir: Path):
+    """``(trainer, runner)`` of a run directory's latest complete checkpoint."""
     from balancedrl.training.config import load_config
 
     run_dir = Path(run_dir).absolute()
@@ -228,4 +240,19 @@ def evaluate_checkpoint(run_dir: Path, num_episodes: int | None = None) -> dict:
     trainer = make_train(cfg)
     like = jax.eval_shape(jax.vmap(trainer.init), seed_keys(cfg))
     runner = ckpt.restore_checkpoint(run_dir, existing[-1], like, ckpt.config_fingerprint(to_dict(cfg)))
-    return evaluate_run(trainer, runner, run_dir, num_episodes or cfg.run.eval_episodes)
+    return trainer, runner
+
+
+def load_run_policy(run_dir: Path, seed_index: int = 0):
+    """``(env, env_params, policy_fn)`` of a run's greedy policy (seed ``seed_index``)."""
+    trainer, runner = load_run(run_dir)
+    net_vars = _seed_slice(runner.params["network"], seed_index)
+    return trainer.adapter.env, trainer.adapter.env_params, greedy_policy_fn(trainer, net_vars)
+
+
+def evaluate_checkpoint(run_dir: Path, num_episodes: int | None = None) -> dict:
+    """Evaluate a run's latest checkpoint (``balancedrl eval --run DIR``); writes ``eval.json``."""
+    trainer, runner = load_run(run_dir)
+    return evaluate_run(
+        trainer, runner, Path(run_dir).absolute(), num_episodes or trainer.config.run.eval_episodes
+    )

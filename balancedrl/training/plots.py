@@ -74,7 +74,9 @@ def plot_run(run_dir: str | Path, component_names=(), extractor_names=()) -> lis
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     for ax, key, title in zip(
-        axes, ("success_rate", "episode_return", "episode_length"), ("training success rate", "episode return", "episode length")
+        axes,
+        ("success_rate", "episode_return", "episode_length"),
+        ("training success rate", "episode return", "episode length"),
     ):
         x, v = _series(rows, key)
         if x is not None:

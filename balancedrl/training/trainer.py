@@ -126,7 +126,9 @@ def entropy_coeff_at(cfg: Config, update_count):
     er = cfg.trainer.entropy_regularization
     if not er.enable_adaptive_entropy:
         return jnp.asarray(er.entropy_coeff, jnp.float32)
-    return linear_schedule(er.entropy_coeff_start, er.entropy_coeff_end, er.entropy_decay_episodes)(update_count)
+    return linear_schedule(er.entropy_coeff_start, er.entropy_coeff_end, er.entropy_decay_episodes)(
+        update_count
+    )
 
 
 def make_train(config: Config, adapter: EnvAdapter | None = None) -> Trainer:
@@ -145,7 +147,9 @@ def make_train(config: Config, adapter: EnvAdapter | None = None) -> Trainer:
     weighting = ComponentWeighting(C, use_attention=aw.enable_attention_weighting)
     num_grad_steps = cfg.num_updates * tc.update_epochs * tc.num_minibatches
     lr = optax.linear_schedule(tc.learning_rate, 0.0, num_grad_steps) if tc.anneal_lr else tc.learning_rate
-    tx, _ = make_optimizer(lr, aw.weight_learning_rate, tc.max_grad_norm, aw.weight_max_grad_norm, frozen=frozen)
+    tx, _ = make_optimizer(
+        lr, aw.weight_learning_rate, tc.max_grad_norm, aw.weight_max_grad_norm, frozen=frozen
+    )
     gs = tc.gradient_scaling
     gs_cfg = GradScaleConfig(
         base_weights=jnp.asarray([gs.base_discrete_weight, gs.base_continuous_weight], jnp.float32),
@@ -263,7 +267,15 @@ def make_train(config: Config, adapter: EnvAdapter | None = None) -> Trainer:
         learner = mb.actor_id == LEARNER
         adv, w_info = combine_advantages(params["weighting"], mb.adv_components, learner)
         d_loss, c_loss, pm = hybrid_policy_loss(
-            lp_d, mb.logp_d, lp_c, mb.logp_c, adv, mask, used, tc.clip_eps, joint=tc.joint_ratio,
+            lp_d,
+            mb.logp_d,
+            lp_c,
+            mb.logp_c,
+            adv,
+            mask,
+            used,
+            tc.clip_eps,
+            joint=tc.joint_ratio,
             sample_mask=learner,
         )
         v_loss, v_per = clipped_value_loss(out.values, mb.values, mb.returns, tc.vf_clip)
@@ -271,12 +283,21 @@ def make_train(config: Config, adapter: EnvAdapter | None = None) -> Trainer:
         lw = learner.astype(jnp.float32)
         n_l = jnp.maximum(lw.sum(), 1.0)
         ent_loss, em = hybrid_entropy_loss(
-            (lw * h_d).sum() / n_l, (lw * h_c).sum() / n_l, ent_coeff,
-            er.discrete_entropy_weight, er.continuous_entropy_weight, er.min_entropy_threshold, er.penalty_scale,
+            (lw * h_d).sum() / n_l,
+            (lw * h_c).sum() / n_l,
+            ent_coeff,
+            er.discrete_entropy_weight,
+            er.continuous_entropy_weight,
+            er.min_entropy_threshold,
+            er.penalty_scale,
         )
         ew = 1.0 - lw
         imitation = -jnp.sum(ew * mb.awr_weight * (lp_d.sum(-1) + lp_c.sum(-1))) / jnp.maximum(ew.sum(), 1.0)
-        reg = weight_regularizer(params["weighting"], aw.weight_regularization) if aw.enable_learnable_weights else 0.0
+        reg = (
+            weight_regularizer(params["weighting"], aw.weight_regularization)
+            if aw.enable_learnable_weights
+            else 0.0
+        )
         rest = tc.vf_coef * v_loss + ent_loss + eg.imitation_coeff * imitation + reg
         metrics = {
             "discrete_loss": d_loss,
@@ -293,7 +314,9 @@ def make_train(config: Config, adapter: EnvAdapter | None = None) -> Trainer:
             "component_base_weights": w_info["base_weights"],
             "component_attention_weights": w_info["attention_weights"],
             "component_final_weights": w_info["final_weights"],
-            "wsa_weights": jnp.mean(out.wsa_weights, axis=0) if out.wsa_weights.shape[-1] else out.wsa_weights[0],
+            "wsa_weights": jnp.mean(out.wsa_weights, axis=0)
+            if out.wsa_weights.shape[-1]
+            else out.wsa_weights[0],
             **pm,
         }
         return jnp.stack([d_loss, c_loss, rest]), metrics
@@ -317,7 +340,11 @@ def make_train(config: Config, adapter: EnvAdapter | None = None) -> Trainer:
         their norms update the EMA, and the final gradient is sum_i w_i g_i (no further backward pass)."""
         params, opt_state, gstate, ent_coeff = carry
         losses, vjp_fn, metrics = jax.vjp(lambda p: loss_vector(p, mb, ent_coeff), params, has_aux=True)
-        (per_loss,) = jax.vmap(vjp_fn)(jnp.eye(3, dtype=losses.dtype))
+        # Three vjp calls on one forward pass; a vmap over the cotangents was 5.6x the plain update on CPU
+        # (benchmarks/balance_overhead.py), three separate calls are cheaper.
+        per_loss = jax.tree_util.tree_map(
+            lambda *g: jnp.stack(g), *[vjp_fn(c)[0] for c in jnp.eye(3, dtype=losses.dtype)]
+        )
         norms = jax.vmap(tree_global_norm)(jax.tree_util.tree_map(lambda g: g[:2], per_loss))
         w, gstate, gm = grad_scale_update(gstate, norms, gs_cfg)
         coef = jnp.concatenate([w, jnp.ones((1,), w.dtype)])
@@ -340,13 +367,19 @@ def make_train(config: Config, adapter: EnvAdapter | None = None) -> Trainer:
         scaling is off, else the weights from the current EMA (between two measured steps)."""
         params, opt_state, gstate, ent_coeff = carry
         if gs.enable_adaptive_scaling:
-            adaptive, scales = adaptive_weights(gstate.ema_norms, gs_cfg.base_weights, gs_cfg.target,
-                                                gs_cfg.min_scale, gs_cfg.max_scale)
+            adaptive, scales = adaptive_weights(
+                gstate.ema_norms, gs_cfg.base_weights, gs_cfg.target, gs_cfg.min_scale, gs_cfg.max_scale
+            )
             active = gstate.count > gs_cfg.warmup_steps
             w = jnp.where(active, adaptive, gs_cfg.base_weights)
             ema, active_f = gstate.ema_norms, active.astype(jnp.float32)
         else:
-            w, scales, ema, active_f = base_w, jnp.full((2,), nan), jnp.full((2,), nan), jnp.zeros((), jnp.float32)
+            w, scales, ema, active_f = (
+                base_w,
+                jnp.full((2,), nan),
+                jnp.full((2,), nan),
+                jnp.zeros((), jnp.float32),
+            )
         coef = jnp.concatenate([w, jnp.ones((1,), w.dtype)])
 
         def total(p):
@@ -416,7 +449,9 @@ def make_train(config: Config, adapter: EnvAdapter | None = None) -> Trainer:
         else:
             a_norm = group_normalize(a_total, None, 1)
             sizes = None
-        awr_w = awr_weights(a_norm, beta=eg.awr_beta, group_sizes=sizes, group_ids=actor_id if sizes is not None else None)
+        awr_w = awr_weights(
+            a_norm, beta=eg.awr_beta, group_sizes=sizes, group_ids=actor_id if sizes is not None else None
+        )
 
         batch = MiniBatch(
             obs=jax.tree_util.tree_map(flat, traj.obs),
@@ -440,7 +475,9 @@ def make_train(config: Config, adapter: EnvAdapter | None = None) -> Trainer:
 
         key, k_epochs = jax.random.split(runner.key)
         carry = (runner.params, runner.opt_state, runner.grad_scale, ent_coeff)
-        (params, opt_state, gstate, _), m = jax.lax.scan(epoch, carry, jax.random.split(k_epochs, tc.update_epochs))
+        (params, opt_state, gstate, _), m = jax.lax.scan(
+            epoch, carry, jax.random.split(k_epochs, tc.update_epochs)
+        )
         # Mean over epochs and minibatches, ignoring NaN (metrics measured only on some minibatches; a metric
         # that is NaN everywhere, e.g. of a feature switched off, stays NaN).
         metrics = jax.tree_util.tree_map(lambda x: jnp.nanmean(x, axis=(0, 1)), m)

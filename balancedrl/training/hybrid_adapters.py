@@ -1,0 +1,179 @@
+"""Trainer adapters for the parameterised-action benchmarks Platform-v0 and Goal-v0 (Masson et al. 2016).
+
+Both are one-slot (M = 1) hybrid tasks with A = 3 discrete actions and one reward component (``total``),
+trained with the one-slot :class:`balancedrl.networks.mlp.MLPActorCritic` (separate 2 x ``hidden_dim`` tanh
+actor / critic towers; one shared actor head gives the 3 logits and the P parameter means; a
+**state-independent** log-std vector ``[P]`` initialised to ``actor_critic.log_std_init``, as in
+PureJaxRL's continuous PPO and H-PPO, Fan et al. 2019):
+
+* Platform-v0 (``balancedrl/envs/platform.py``, SPEC §1): actions run / hop / leap, P = 3 parameters,
+  ``param_owner = (0, 1, 2)`` (each action owns one parameter), bounds ``[0, 30] x [0, 720] x [0, 430]``;
+  observation: the env's scaled 9-vector in [0, 1].
+* Goal-v0 (``balancedrl/envs/goal.py``, SPEC §2): actions kick-to / shoot-low / shoot-high, P = 4,
+  ``param_owner = (0, 0, 1, 2)`` (kick-to owns (q1, q2); q2 is read by the env's rule and ignored by it),
+  bounds ``[0, 40] x [-15, 15] x [-7.01, 7.01]^2``; observation: the env's scaled 17-vector in [-1, 1]
+  (the MP-DQN wrapper).
+
+The policy's continuous log-probability counts only the chosen action's parameters (``policy.log_probs``
+with ``param_owner``), the parameterised-action convention of H-PPO / P-DQN / MP-DQN. Parameters are
+sampled raw ``u ~ N(mean, sigma)`` and squashed ``low + (high - low) (tanh u + 1) / 2`` into the bounds.
+The env action is ``{"discrete": d[0], "continuous": c[0]}`` in physical units.
+
+Success (counted by the trainer and by ``evaluate`` on the step that ends an episode):
+
+* Platform-v0: the player reached the right end, ``x >= 1035``. Since the rewards telescope to
+  ``final_x / 1035`` (SPEC §1.9) this is exactly "episode return = 1" (>= 0.99... up to float32 summation
+  error). The *standard metric* (SPEC §3) is the mean return, i.e. the mean fraction of the level covered,
+  not the success rate.
+* Goal-v0: the ball ended in the net (episode return 50; SPEC §2.7 step 5). The standard metric is the
+  scoring rate = success rate.
+
+Training reward (``reward_components``): Platform's reward as is (returns in [0, 1]); Goal's reward divided
+by 50 (MP-DQN's scaling, Bester et al. 2019, SPEC §2.9), so a goal is worth +1 and a miss about -0.1 to
+-0.4, which suits PPO's value clipping (``vf_clip``). The logged ``episode_return`` and the evaluation
+returns stay in the env's own units (goal = 50).
+
+``env.params`` in the config overrides fields of the env's params (``max_steps_in_episode``,
+``max_ticks``); unknown names raise ``ValueError`` naming them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax.numpy as jnp
+import numpy as np
+
+from balancedrl.envs.goal import Goal
+from balancedrl.envs.platform import RIGHT, Platform
+from balancedrl.networks.mlp import MLPActorCritic
+from balancedrl.training.adapters import EnvAdapter
+
+__all__ = [
+    "platform_adapter",
+    "goal_adapter",
+    "ADAPTER_FACTORIES",
+    "PlatformWithOutcome",
+    "GoalWithOutcome",
+    "GOAL_REWARD_SCALE",
+]
+
+GOAL_REWARD_SCALE = 1.0 / 50.0  # MP-DQN's reward scaling for Goal-v0 (training signal only)
+
+
+class PlatformWithOutcome(Platform):
+    """Platform-v0 whose step ``info`` also carries ``success``: ``x >= 1035`` after the step (the end of
+    platform 3 reached, episode return 1). Dynamics, observations and rewards are the parent's."""
+
+    def step_env(self, key, state, action, params):
+        obs, new_state, reward, term, info = super().step_env(key, state, action, params)
+        return obs, new_state, reward, term, {**info, "success": new_state.x >= RIGHT}
+
+
+class GoalWithOutcome(Goal):
+    """Goal-v0 whose step ``info`` also carries ``success``: the step ended with a goal (reward +50, which
+    only the ball-in-net outcome gives, SPEC §2.7 step 5). Everything else is the parent's."""
+
+    def step_env(self, key, state, action, params):
+        obs, new_state, reward, term, info = super().step_env(key, state, action, params)
+        return obs, new_state, reward, term, {**info, "success": term & (reward >= 50.0)}
+
+
+def _env_with_overrides(env, name: str, overrides: dict | None):
+    params = env.default_params
+    overrides = dict(overrides or {})
+    if overrides:
+        known = set(getattr(params, "__dataclass_fields__", {}))
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(
+                f"config key 'env.params' has unknown field(s) {unknown} for {name}; allowed: {sorted(known)}"
+            )
+        params = params.replace(**overrides)
+    return params
+
+
+def _one_slot_mask(obs):
+    """All-true alive mask ``[..., 1]`` for a flat observation ``[..., D]``."""
+    return jnp.ones(jnp.shape(obs)[:-1] + (1,), bool)
+
+
+def _to_env_action(d, c):
+    """One slot -> the env's dict action: ``discrete`` scalar, ``continuous [P]`` (physical units)."""
+    return {"discrete": d[0], "continuous": c[0]}
+
+
+def _mlp_network_factory(num_discrete: int, num_continuous: int) -> Callable:
+    """``make_network(ac) -> (module, init(key, obs), frozen=())`` from ``ac.hidden_dim`` and
+    ``ac.log_std_init`` (GNN / WSA keys of the ``actor_critic`` section do not apply and are ignored)."""
+
+    def make_network(ac):
+        module = MLPActorCritic(
+            num_discrete=num_discrete,
+            num_continuous=num_continuous,
+            num_components=1,
+            hidden_dim=int(ac.hidden_dim),
+            num_layers=2,
+            log_std_init=float(ac.log_std_init),
+        )
+        return module, (lambda key, obs: module.init(key, obs)), ()
+
+    return make_network
+
+
+def _success(info):
+    return jnp.asarray(info["success"], bool)
+
+
+def platform_adapter(env_cfg) -> EnvAdapter:
+    """Platform-v0: A = 3 (run, hop, leap), P = 3, ``param_owner = (0, 1, 2)``; success = end reached."""
+    env = PlatformWithOutcome()
+    params = _env_with_overrides(env, "Platform-v0", env_cfg.params)
+    return EnvAdapter(
+        name="Platform-v0",
+        env=env,
+        env_params=params,
+        num_slots=1,
+        num_discrete=3,
+        num_continuous=3,
+        param_owner=tuple(int(i) for i in env.param_owner),
+        cont_low=np.asarray(env.param_low, np.float32),
+        cont_high=np.asarray(env.param_high, np.float32),
+        component_names=("total",),
+        slot_mask=_one_slot_mask,
+        to_env_action=_to_env_action,
+        reward_components=lambda reward, info: jnp.reshape(reward, (1,)).astype(jnp.float32),
+        success=_success,
+        make_network=_mlp_network_factory(3, 3),
+        expert=None,
+    )
+
+
+def goal_adapter(env_cfg) -> EnvAdapter:
+    """Goal-v0: A = 3 (kick-to, shoot low, shoot high), P = 4, ``param_owner = (0, 0, 1, 2)``;
+    success = scored; training reward = reward / 50."""
+    env = GoalWithOutcome()
+    params = _env_with_overrides(env, "Goal-v0", env_cfg.params)
+    return EnvAdapter(
+        name="Goal-v0",
+        env=env,
+        env_params=params,
+        num_slots=1,
+        num_discrete=3,
+        num_continuous=4,
+        param_owner=tuple(int(i) for i in env.param_owner),
+        cont_low=np.asarray(env.param_low, np.float32),
+        cont_high=np.asarray(env.param_high, np.float32),
+        component_names=("total",),
+        slot_mask=_one_slot_mask,
+        to_env_action=_to_env_action,
+        reward_components=lambda reward, info: jnp.reshape(reward * GOAL_REWARD_SCALE, (1,)).astype(
+            jnp.float32
+        ),
+        success=_success,
+        make_network=_mlp_network_factory(3, 4),
+        expert=None,
+    )
+
+
+ADAPTER_FACTORIES: dict[str, Callable] = {"Platform-v0": platform_adapter, "Goal-v0": goal_adapter}

@@ -89,7 +89,8 @@ def run_training(
         runner = init(keys)
 
     total = cfg.num_updates if stop_after is None else min(cfg.num_updates, stop_after)
-    chunk = min(cfg.run.chunk_updates, cfg.num_updates)
+    # The largest chunk <= run.chunk_updates that divides the run, so one compiled program serves it all.
+    chunk = max(d for d in range(1, min(cfg.run.chunk_updates, cfg.num_updates) + 1) if cfg.num_updates % d == 0)
     run_chunk = make_run_chunk(trainer, chunk, S)
     ext = extractor_names(trainer)
     steps_per_update = cfg.batch_size * S
@@ -162,11 +163,15 @@ def evaluate_run(trainer: Trainer, runner, run_dir: Path, num_episodes: int, key
     ad = trainer.adapter
     key = jax.random.PRNGKey(key_seed)
     S = jax.tree_util.tree_leaves(runner.params)[0].shape[0]
-    ev = make_evaluate(ad, trainer.policy_apply, num_episodes, "greedy")
-    per_seed = [summarize(ev(_seed_slice(runner.params["network"], s), key)) for s in range(S)]
-    result = {"policy": _mean_summary(per_seed)}
-    if S > 1:
-        result["policy_per_seed"] = per_seed
+    # `policy` is the stochastic policy PPO trains (actions sampled); `policy_greedy` takes the mode of
+    # every head, which for this per-node factorised policy is a different (and here weaker) policy.
+    result = {}
+    for name, mode in (("policy", "sample"), ("policy_greedy", "greedy")):
+        ev = make_evaluate(ad, trainer.policy_apply, num_episodes, mode)
+        per_seed = [summarize(ev(_seed_slice(runner.params["network"], s), key)) for s in range(S)]
+        result[name] = _mean_summary(per_seed)
+        if S > 1:
+            result[f"{name}_per_seed"] = per_seed
     result["random"] = summarize(make_evaluate(ad, trainer.policy_apply, num_episodes, "random")(None, key))
     if ad.expert is not None:
         result["expert"] = summarize(
@@ -188,14 +193,14 @@ def _mean_summary(items: list[dict]) -> dict:
 
 def format_eval_table(result: dict, num_episodes: int) -> str:
     lines = [
-        f"evaluation over {num_episodes} episodes per policy",
-        f"{'policy':<10}{'success':>10}{'return':>10}{'steps':>10}",
+        f"evaluation over {num_episodes} episodes per policy (steps: mean length of the successful ones)",
+        f"{'policy':<14}{'success':>10}{'return':>10}{'steps':>10}",
     ]
-    for name in ("policy", "random", "expert"):
+    for name in ("policy", "policy_greedy", "random", "expert"):
         if name in result:
             r = result[name]
             steps = "-" if r["mean_steps"] is None else f"{r['mean_steps']:.1f}"
-            lines.append(f"{name:<10}{r['success_rate']:>10.3f}{r['mean_return']:>10.2f}{steps:>10}")
+            lines.append(f"{name:<14}{r['success_rate']:>10.3f}{r['mean_return']:>10.2f}{steps:>10}")
     return "\n".join(lines)
 
 

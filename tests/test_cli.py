@@ -68,7 +68,8 @@ SHARD_SCRIPT = textwrap.dedent(
 
 
 def test_seed_axis_is_sharded_over_devices():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    env = dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu")
     out = subprocess.run(
         [sys.executable, "-c", SHARD_SCRIPT], env=env, capture_output=True, text=True, timeout=600
     )

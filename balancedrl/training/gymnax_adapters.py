@@ -36,9 +36,8 @@ from balancedrl.training.adapters import EnvAdapter, register_adapter
 __all__ = ["cartpole_adapter", "pendulum_adapter", "ADAPTER_FACTORIES", "make_gymnax_env"]
 
 
-def make_gymnax_env(name: str, overrides: dict | None = None):
-    """``(env, params)`` from ``gymnax.make(name)`` with ``overrides`` applied to the default params."""
-    env, params = gymnax.make(name)
+def apply_param_overrides(params, overrides: dict | None, name: str):
+    """``params.replace(**overrides)`` after checking every name is a field of ``params``."""
     overrides = dict(overrides or {})
     if overrides:
         known = set(getattr(params, "__dataclass_fields__", {}))
@@ -48,7 +47,13 @@ def make_gymnax_env(name: str, overrides: dict | None = None):
                 f"config key 'env.params' has unknown field(s) {unknown} for {name}; allowed: {sorted(known)}"
             )
         params = params.replace(**overrides)
-    return env, params
+    return params
+
+
+def make_gymnax_env(name: str, overrides: dict | None = None):
+    """``(env, params)`` from ``gymnax.make(name)`` with ``overrides`` applied to the default params."""
+    env, params = gymnax.make(name)
+    return env, apply_param_overrides(params, overrides, name)
 
 
 def _one_slot_mask(obs):

@@ -46,8 +46,8 @@ import numpy as np
 
 from balancedrl.envs.goal import Goal
 from balancedrl.envs.platform import RIGHT, Platform
-from balancedrl.networks.mlp import MLPActorCritic
 from balancedrl.training.adapters import EnvAdapter
+from balancedrl.training.gymnax_adapters import _mlp_network_factory, _one_slot_mask, apply_param_overrides
 
 __all__ = [
     "platform_adapter",
@@ -79,101 +79,48 @@ class GoalWithOutcome(Goal):
         return obs, new_state, reward, term, {**info, "success": term & (reward >= 50.0)}
 
 
-def _env_with_overrides(env, name: str, overrides: dict | None):
-    params = env.default_params
-    overrides = dict(overrides or {})
-    if overrides:
-        known = set(getattr(params, "__dataclass_fields__", {}))
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(
-                f"config key 'env.params' has unknown field(s) {unknown} for {name}; allowed: {sorted(known)}"
-            )
-        params = params.replace(**overrides)
-    return params
-
-
-def _one_slot_mask(obs):
-    """All-true alive mask ``[..., 1]`` for a flat observation ``[..., D]``."""
-    return jnp.ones(jnp.shape(obs)[:-1] + (1,), bool)
-
-
 def _to_env_action(d, c):
     """One slot -> the env's dict action: ``discrete`` scalar, ``continuous [P]`` (physical units)."""
     return {"discrete": d[0], "continuous": c[0]}
-
-
-def _mlp_network_factory(num_discrete: int, num_continuous: int) -> Callable:
-    """``make_network(ac) -> (module, init(key, obs), frozen=())`` from ``ac.hidden_dim`` and
-    ``ac.log_std_init`` (GNN / WSA keys of the ``actor_critic`` section do not apply and are ignored)."""
-
-    def make_network(ac):
-        module = MLPActorCritic(
-            num_discrete=num_discrete,
-            num_continuous=num_continuous,
-            num_components=1,
-            hidden_dim=int(ac.hidden_dim),
-            num_layers=2,
-            log_std_init=float(ac.log_std_init),
-        )
-        return module, (lambda key, obs: module.init(key, obs)), ()
-
-    return make_network
 
 
 def _success(info):
     return jnp.asarray(info["success"], bool)
 
 
-def platform_adapter(env_cfg) -> EnvAdapter:
-    """Platform-v0: A = 3 (run, hop, leap), P = 3, ``param_owner = (0, 1, 2)``; success = end reached."""
-    env = PlatformWithOutcome()
-    params = _env_with_overrides(env, "Platform-v0", env_cfg.params)
+def _one_slot_hybrid_adapter(name: str, env, env_cfg, reward_scale: float = 1.0) -> EnvAdapter:
+    """One slot, 3 discrete actions, the env's ``param_owner`` and bounds, reward ``total`` x ``reward_scale``."""
+    params = apply_param_overrides(env.default_params, env_cfg.params, name)
+    num_params = len(env.param_owner)
     return EnvAdapter(
-        name="Platform-v0",
+        name=name,
         env=env,
         env_params=params,
         num_slots=1,
         num_discrete=3,
-        num_continuous=3,
+        num_continuous=num_params,
         param_owner=tuple(int(i) for i in env.param_owner),
         cont_low=np.asarray(env.param_low, np.float32),
         cont_high=np.asarray(env.param_high, np.float32),
         component_names=("total",),
         slot_mask=_one_slot_mask,
         to_env_action=_to_env_action,
-        reward_components=lambda reward, info: jnp.reshape(reward, (1,)).astype(jnp.float32),
+        reward_components=lambda reward, info: jnp.reshape(reward * reward_scale, (1,)).astype(jnp.float32),
         success=_success,
-        make_network=_mlp_network_factory(3, 3),
+        make_network=_mlp_network_factory(3, num_params),
         expert=None,
     )
+
+
+def platform_adapter(env_cfg) -> EnvAdapter:
+    """Platform-v0: A = 3 (run, hop, leap), P = 3, ``param_owner = (0, 1, 2)``; success = end reached."""
+    return _one_slot_hybrid_adapter("Platform-v0", PlatformWithOutcome(), env_cfg)
 
 
 def goal_adapter(env_cfg) -> EnvAdapter:
     """Goal-v0: A = 3 (kick-to, shoot low, shoot high), P = 4, ``param_owner = (0, 0, 1, 2)``;
     success = scored; training reward = reward / 50."""
-    env = GoalWithOutcome()
-    params = _env_with_overrides(env, "Goal-v0", env_cfg.params)
-    return EnvAdapter(
-        name="Goal-v0",
-        env=env,
-        env_params=params,
-        num_slots=1,
-        num_discrete=3,
-        num_continuous=4,
-        param_owner=tuple(int(i) for i in env.param_owner),
-        cont_low=np.asarray(env.param_low, np.float32),
-        cont_high=np.asarray(env.param_high, np.float32),
-        component_names=("total",),
-        slot_mask=_one_slot_mask,
-        to_env_action=_to_env_action,
-        reward_components=lambda reward, info: jnp.reshape(reward * GOAL_REWARD_SCALE, (1,)).astype(
-            jnp.float32
-        ),
-        success=_success,
-        make_network=_mlp_network_factory(3, 4),
-        expert=None,
-    )
+    return _one_slot_hybrid_adapter("Goal-v0", GoalWithOutcome(), env_cfg, GOAL_REWARD_SCALE)
 
 
 ADAPTER_FACTORIES: dict[str, Callable] = {"Platform-v0": platform_adapter, "Goal-v0": goal_adapter}

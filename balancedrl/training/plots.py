@@ -64,6 +64,17 @@ def _save(fig, path):
     return str(path)
 
 
+def _panel(ax, rows, keys, title, labels=None):
+    """One axis: mean ± 95% CI of each metric in ``keys`` over environment steps."""
+    for key, label in zip(keys, labels or keys):
+        x, v = _series(rows, key)
+        if x is not None:
+            _mean_ci(ax, x, v, label)
+    ax.set_title(title)
+    ax.set_xlabel("environment steps")
+    ax.legend(fontsize=7)
+
+
 def plot_run(run_dir: str | Path, component_names=(), extractor_names=()) -> list[str]:
     """Write the PNGs into ``run_dir`` and return their paths."""
     run_dir = Path(run_dir)
@@ -97,46 +108,24 @@ def plot_run(run_dir: str | Path, component_names=(), extractor_names=()) -> lis
     out.append(_save(fig, run_dir / "component_weights.png"))
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    for key in ("discrete_grad_norm", "continuous_grad_norm"):
-        x, v = _series(rows, key)
-        if x is not None:
-            _mean_ci(axes[0], x, v, key)
+    _panel(axes[0], rows, ("discrete_grad_norm", "continuous_grad_norm"), "gradient norms (EMA)")
     axes[0].set_yscale("log")
-    axes[0].set_title("gradient norms (EMA)")
-    for key in ("discrete_weight_used", "continuous_weight_used"):
-        x, v = _series(rows, key)
-        if x is not None:
-            _mean_ci(axes[1], x, v, key)
-    axes[1].set_title("loss weights used")
-    for ax in axes:
-        ax.set_xlabel("environment steps")
-        ax.legend(fontsize=7)
+    _panel(axes[1], rows, ("discrete_weight_used", "continuous_weight_used"), "loss weights used")
     out.append(_save(fig, run_dir / "gradient_scaling.png"))
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    for key in ("discrete_entropy", "continuous_entropy"):
-        x, v = _series(rows, key)
-        if x is not None:
-            _mean_ci(axes[0], x, v, key)
-    axes[0].set_title("policy entropy (alive nodes)")
-    for key in ("current_entropy_coeff", "discrete_penalty"):
-        x, v = _series(rows, key)
-        if x is not None:
-            _mean_ci(axes[1], x, v, key)
-    axes[1].set_title("entropy coefficient and collapse penalty")
-    for ax in axes:
-        ax.set_xlabel("environment steps")
-        ax.legend(fontsize=7)
+    _panel(axes[0], rows, ("discrete_entropy", "continuous_entropy"), "policy entropy (alive nodes)")
+    _panel(
+        axes[1],
+        rows,
+        ("current_entropy_coeff", "discrete_penalty"),
+        "entropy coefficient and collapse penalty",
+    )
     out.append(_save(fig, run_dir / "entropy.png"))
 
     if extractor_names:
         fig, ax = plt.subplots(figsize=(6, 3.8))
-        for name in extractor_names:
-            x, v = _series(rows, f"wsa_weight/{name}")
-            if x is not None:
-                _mean_ci(ax, x, v, name)
-        ax.set_title("WSA attention per extractor (batch mean)")
-        ax.set_xlabel("environment steps")
-        ax.legend(fontsize=7)
+        keys = [f"wsa_weight/{name}" for name in extractor_names]
+        _panel(ax, rows, keys, "WSA attention per extractor (batch mean)", labels=extractor_names)
         out.append(_save(fig, run_dir / "wsa_weights.png"))
     return out

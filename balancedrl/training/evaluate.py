@@ -1,7 +1,8 @@
 """Evaluation: success rate, mean return and mean steps to success over many vmapped episodes.
 
-Each episode runs from its own reset for at most ``max_steps`` steps inside one ``lax.scan``; only the first
-episode of each environment counts (auto-reset steps after it are masked out). Policies:
+Each episode runs from its own reset for at most ``max_steps`` steps inside one ``lax.while_loop`` that stops
+at the episode's end (under vmap: once every episode has ended), so only the first episode of each environment
+counts. Policies:
 ``greedy`` (mode of the trained policy), ``sample`` (stochastic trained policy), ``random`` (uniform
 discrete choice and uniform parameters in bounds) and ``expert`` (the scripted expert, when the adapter has
 one).
@@ -63,23 +64,28 @@ def make_evaluate(ad: EnvAdapter, policy_apply, num_episodes: int, mode: str):
         k_reset, k_run = jax.random.split(key)
         obs, state = env.reset(k_reset, params)
 
-        def step(carry, key):
-            obs, state, active, ret, length, success = carry
-            k_act, k_env = jax.random.split(key)
+        def cond(carry):
+            t, _, _, active = carry[:4]
+            return active & (t < steps)
+
+        def step(carry):
+            t, obs, state, active, ret, length, success = carry
+            k_act, k_env = jax.random.split(jax.random.fold_in(k_run, t))
             d, c = act(net_vars, k_act, obs)
             obs, state, reward, terminated, truncated, info = env.step(
                 k_env, state, ad.to_env_action(d, c), params
             )
-            a = active.astype(jnp.float32)
-            ret = ret + a * reward
-            length = length + a
-            success = jnp.where(active, ad.success(info).astype(jnp.float32), success)
-            active = active & ~(terminated | truncated)
-            return (obs, state, active, ret, length, success), None
+            ret = ret + reward
+            length = length + 1.0
+            success = ad.success(info).astype(jnp.float32)
+            active = ~(terminated | truncated)
+            return (t + 1, obs, state, active, ret, length, success)
 
+        # A while_loop, not a scan over max_steps: under vmap it stops once every episode has ended, which
+        # matters for envs whose typical episode is far shorter than its cap (Platform, Goal).
         z = jnp.zeros((), jnp.float32)
-        carry = (obs, state, jnp.ones((), bool), z, z, z)
-        (_, _, _, ret, length, success), _ = jax.lax.scan(step, carry, jax.random.split(k_run, steps))
+        carry = (jnp.zeros((), jnp.int32), obs, state, jnp.ones((), bool), z, z, z)
+        _, _, _, _, ret, length, success = jax.lax.while_loop(cond, step, carry)
         return {"return": ret, "length": length, "success": success}
 
     @jax.jit

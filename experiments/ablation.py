@@ -35,6 +35,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from experiments.watchdog import run_with_restarts  # noqa: E402
+
 VARIANTS = {
     "full": [],
     "no_learnable_weights": ["trainer.advantage_weighting.enable_learnable_weights=false"],
@@ -184,28 +186,44 @@ def main(argv=None) -> None:
     ap.add_argument(
         "--resume",
         action="store_true",
-        help="keep the variants already in experiments/results/ablation.json (same seeds and steps)",
+        help="reuse variants already in experiments/results/ablation/ (same seeds, steps and overrides)",
     )
+    ap.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run every variant in this process (default: one watched child process per variant)",
+    )
+    ap.add_argument("--only", choices=list(VARIANTS), help=argparse.SUPPRESS)  # a child's single variant
     args = ap.parse_args(argv)
+    cache = ROOT / "experiments/results/ablation"
+    cache.mkdir(parents=True, exist_ok=True)
+    key = {"seeds": args.seeds, "steps": args.steps, "config": Path(args.config).name, "set": args.set}
+    if args.only:  # child: train + evaluate one variant, write its JSON, exit
+        r = run_variant(args.only, args.config, args.set, args.seeds, args.steps, args.eval_episodes)
+        (cache / f"{args.only}.json").write_text(json.dumps({"key": key, **r}, indent=1))
+        return
     command = "python experiments/ablation.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    out_json = ROOT / "experiments/results/ablation.json"
-    out_json.parent.mkdir(parents=True, exist_ok=True)
-    done = {}
-    if args.resume and out_json.exists():
-        saved = json.loads(out_json.read_text())
-        command = saved["command"]
-        done = {r["variant"]: r for r in saved["results"] if r["seeds"] == args.seeds}
     results = []
     for name in args.variants:
-        r = done.get(name) or run_variant(name, args.config, args.set, args.seeds, args.steps, args.eval_episodes)
-        results.append(r)
+        path = cache / f"{name}.json"
+        cached = json.loads(path.read_text()) if path.exists() else None
+        if not (args.resume and cached and cached.get("key") == key):
+            if args.in_process:
+                r = run_variant(name, args.config, args.set, args.seeds, args.steps, args.eval_episodes)
+                path.write_text(json.dumps({"key": key, **r}, indent=1))
+            else:
+                forwarded = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
+                run_with_restarts([str(Path(__file__).resolve()), *forwarded, "--only", name])
+            cached = json.loads(path.read_text())
+        results.append(cached)
         print(
-            f"{name:>22}: sampled IQM {r['final_iqm']:.3f}, greedy IQM {r['greedy_iqm']:.3f}, "
-            f"AUC IQM {r['auc_iqm']:.3f}, "
-            f"{r['wall_s']:.0f} s",
+            f"{name:>22}: sampled IQM {cached['final_iqm']:.3f}, greedy IQM {cached['greedy_iqm']:.3f}, "
+            f"AUC IQM {cached['auc_iqm']:.3f}, {cached['wall_s']:.0f} s",
             flush=True,
         )
-        out_json.write_text(json.dumps({"command": command, "results": results}, indent=1))
+        (ROOT / "experiments/results/ablation.json").write_text(
+            json.dumps({"command": command, "results": results}, indent=1)
+        )
         write_report(results, command, Path(args.out), Path(args.png))
 
 

@@ -1,0 +1,54 @@
+"""Run a long experiment step in a child process and restart it if XLA's CPU runtime wedges.
+
+On this project's 2-core CPU a compiled, seed-vmapped ``train`` occasionally never returns: every XLA and
+Eigen worker thread parks on a futex and the main thread waits in ``block_until_ready`` at 0% CPU (gdb
+stacks in the README, Development). It is rare, unpredictable and not understood, so long experiments do not
+rely on it not happening: each step runs as ``python <script> ...`` in a child process whose CPU time is
+polled; a child that uses no CPU for ``idle_s`` seconds is killed and started again (the steps are
+deterministic functions of their seeds, so a restart gives the same result).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """utime + stime of ``pid`` and its threads (Linux ``/proc``); None where unavailable."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def run_with_restarts(args: list[str], idle_s: float = 180.0, retries: int = 3, poll_s: float = 10.0) -> None:
+    """Run ``python *args``; restart it (at most ``retries`` times) when it sits idle for ``idle_s`` seconds.
+    Raises ``RuntimeError`` when the child fails or stays wedged after the last restart."""
+    cmd = [sys.executable, *args]
+    for attempt in range(retries + 1):
+        child = subprocess.Popen(cmd)
+        last_cpu, last_change = -1.0, time.monotonic()
+        while child.poll() is None:
+            time.sleep(poll_s)
+            cpu = _cpu_seconds(child.pid)
+            if cpu is None or cpu > last_cpu + 0.05:
+                last_cpu, last_change = (cpu or last_cpu), time.monotonic()
+            elif time.monotonic() - last_change > idle_s:
+                child.kill()
+                child.wait()
+                print(
+                    f"[watchdog] no CPU use for {idle_s:.0f} s: killed and restarting "
+                    f"(attempt {attempt + 1} of {retries + 1}): {' '.join(args)}",
+                    flush=True,
+                )
+                break
+        else:
+            if child.returncode == 0:
+                return
+            raise RuntimeError(f"{' '.join(cmd)} exited with status {child.returncode}")
+    raise RuntimeError(f"{' '.join(cmd)} stayed wedged after {retries} restarts")

@@ -202,7 +202,8 @@ def main(argv=None) -> None:
         r = run_variant(args.only, args.config, args.set, args.seeds, args.steps, args.eval_episodes)
         (cache / f"{args.only}.json").write_text(json.dumps({"key": key, **r}, indent=1))
         return
-    command = "python experiments/ablation.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    given = sys.argv[1:] if argv is None else argv
+    command = "python experiments/ablation.py " + " ".join(a for a in given if a != "--resume")
     results = []
     for name in args.variants:
         path = cache / f"{name}.json"
@@ -212,7 +213,7 @@ def main(argv=None) -> None:
                 r = run_variant(name, args.config, args.set, args.seeds, args.steps, args.eval_episodes)
                 path.write_text(json.dumps({"key": key, **r}, indent=1))
             else:
-                forwarded = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
+                forwarded = [a for a in given if a != "--resume"]
                 run_with_restarts([str(Path(__file__).resolve()), *forwarded, "--only", name])
             cached = json.loads(path.read_text())
         results.append(cached)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -76,23 +77,34 @@ def _seed_params(runner, s: int):
 
 
 def run_variant(
-    name: str, base: str, extra: list[str], seeds: int, steps: int | None, eval_episodes: int
+    name: str,
+    base: str,
+    extra: list[str],
+    seeds: int,
+    steps: int | None,
+    eval_episodes: int,
+    run_dir: Path,
 ) -> dict:
+    """Train ``seeds`` vmapped seeds of one variant with the library's checkpointed host loop (so a restarted
+    child resumes from its last checkpoint), then evaluate every seed's final policy."""
     from balancedrl.training.config import load_config
     from balancedrl.training.evaluate import make_evaluate, summarize
-    from balancedrl.training.trainer import make_train
+    from balancedrl.training.logging import read_metrics
+    from balancedrl.training.loop import load_run, run_training
 
-    overrides = VARIANTS[name] + extra + [f"run.num_seeds={seeds}"]
+    overrides = VARIANTS[name] + extra + [f"run.num_seeds={seeds}", f"run.name=ablation_{name}"]
+    overrides += ["run.render_gif=false", "run.checkpoint_every=10"]
     if steps:
         overrides.append(f"trainer.total_timesteps={steps}")
     cfg = load_config(base, overrides)
-    trainer = make_train(cfg)
-    keys = jax.random.split(jax.random.PRNGKey(cfg.run.seed), seeds)
     t0 = time.time()
-    runner, metrics = jax.block_until_ready(jax.jit(jax.vmap(trainer.train))(keys))
+    run_training(cfg, run_dir=run_dir, resume=True, progress=True, evaluate=False, plots=False)
     wall = time.time() - t0
-    succ = np.asarray(metrics["success_rate"])  # [S, U]
-    auc = np.nanmean(np.where(np.isnan(succ), 0.0, succ), axis=1)
+    trainer, runner = load_run(run_dir)
+    succ = np.zeros((seeds, cfg.num_updates))  # updates without a finished episode count as 0
+    for row in read_metrics(run_dir / "metrics.jsonl"):
+        succ[row["seed"], row["update"] - 1] = row.get("success_rate") or 0.0
+    auc = succ.mean(axis=1)
     final = {}
     for mode in ("sample", "greedy"):
         ev = make_evaluate(trainer.adapter, trainer.policy_apply, eval_episodes, mode)
@@ -151,7 +163,11 @@ def write_report(results: list[dict], command: str, out_md: Path, out_png: Path)
             f"| {r['variant']} | {r['seeds']} | {r['env_steps']:,} | {cell(r, 'final')} | {cell(r, 'greedy')} "
             f"| {cell(r, 'auc')} | {r['wall_s']:.0f} |"
         )
-    out_md.write_text("\n".join(lines) + "\n")
+    # a hand-written "## Verdict" section below the table survives regeneration
+    tail = ""
+    if out_md.exists() and "\n## Verdict" in out_md.read_text():
+        tail = "\n## Verdict" + out_md.read_text().split("\n## Verdict", 1)[1]
+    out_md.write_text("\n".join(lines) + "\n" + tail)
     fig, axes = plt.subplots(1, 3, figsize=(15, 0.5 * len(results) + 1.5), sharey=True)
     names = [r["variant"] for r in results]
     for ax, key, title in zip(
@@ -196,10 +212,13 @@ def main(argv=None) -> None:
     ap.add_argument("--only", choices=list(VARIANTS), help=argparse.SUPPRESS)  # a child's single variant
     args = ap.parse_args(argv)
     cache = ROOT / "experiments/results/ablation"
-    cache.mkdir(parents=True, exist_ok=True)
+    runs = cache / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
     key = {"seeds": args.seeds, "steps": args.steps, "config": Path(args.config).name, "set": args.set}
     if args.only:  # child: train + evaluate one variant, write its JSON, exit
-        r = run_variant(args.only, args.config, args.set, args.seeds, args.steps, args.eval_episodes)
+        r = run_variant(
+            args.only, args.config, args.set, args.seeds, args.steps, args.eval_episodes, runs / args.only
+        )
         (cache / f"{args.only}.json").write_text(json.dumps({"key": key, **r}, indent=1))
         return
     given = sys.argv[1:] if argv is None else argv
@@ -209,8 +228,12 @@ def main(argv=None) -> None:
         path = cache / f"{name}.json"
         cached = json.loads(path.read_text()) if path.exists() else None
         if not (args.resume and cached and cached.get("key") == key):
+            if not args.resume:
+                shutil.rmtree(runs / name, ignore_errors=True)
             if args.in_process:
-                r = run_variant(name, args.config, args.set, args.seeds, args.steps, args.eval_episodes)
+                r = run_variant(
+                    name, args.config, args.set, args.seeds, args.steps, args.eval_episodes, runs / name
+                )
                 path.write_text(json.dumps({"key": key, **r}, indent=1))
             else:
                 forwarded = [a for a in given if a != "--resume"]

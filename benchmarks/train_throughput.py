@@ -5,7 +5,7 @@ Tasks: CartPole-v1 (``experiments/configs/cartpole.yaml``: PureJaxRL's settings,
 ``actor_critic.use_wsa=true`` (WSA fusion of the pretrained CNN, a random CNN and the GNN token), each for
 1 and 8 vmapped seeds. The timed function is the jitted ``make_run_chunk(trainer, n, seeds)`` the host loop
 uses; it is compiled ahead of time (compile seconds reported separately), then one call is timed. The WSA rows
-time a single update: on a 2-core CPU one WSA update takes tens of seconds (the CNN ensemble's backward pass).
+time a single update: on a 2-core CPU a 4-update WSA chunk had not finished after 12 minutes including compilation.
 
 Usage: ``python benchmarks/train_throughput.py [--quick] [--seeds 1 8] [--tasks cartpole durotaxis ...]``
 Writes ``benchmarks/results/train_throughput.json``.

@@ -6,8 +6,8 @@ The full configuration is ``experiments/configs/ablation.yaml``: ``default.yaml`
 component weights with attention, seed 001 gradient scaling, seed 004 entropy schedule) plus expert guidance
 with per-actor normalisation (seed 003), on a smaller Durotaxis-v0 instance (300 px wide, 32 node slots,
 100-step episodes) so that 8 seeds x 7 variants fit a CPU session. The WSA policy (seed 002) is the opt-in
-variant ``with_wsa``: on a 2-core CPU its training runs at tens of env steps/s (the CNN ensemble's backward
-pass over 24x24 rasters; ``benchmarks/train_throughput.py``), so it is not in the default set.
+variant ``with_wsa``: on a 2-core CPU a 1-seed chunk of 4 WSA updates had not finished after 12 minutes (the CNN ensemble over
+24x24 rasters, forward and backward; ``benchmarks/train_throughput.py``), so it is not in the default set.
 
 Each variant trains ``--seeds`` vmapped seeds in one jitted program, then evaluates every seed's final policy
 over ``--eval-episodes`` episodes, sampled (the stochastic policy PPO trains) and greedy (argmax / squashed

@@ -215,11 +215,13 @@ def main(argv=None) -> None:
     runs = cache / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     key = {"seeds": args.seeds, "steps": args.steps, "config": Path(args.config).name, "set": args.set}
+
+    def run_and_save(name: str) -> None:
+        r = run_variant(name, args.config, args.set, args.seeds, args.steps, args.eval_episodes, runs / name)
+        (cache / f"{name}.json").write_text(json.dumps({"key": key, **r}, indent=1))
+
     if args.only:  # child: train + evaluate one variant, write its JSON, exit
-        r = run_variant(
-            args.only, args.config, args.set, args.seeds, args.steps, args.eval_episodes, runs / args.only
-        )
-        (cache / f"{args.only}.json").write_text(json.dumps({"key": key, **r}, indent=1))
+        run_and_save(args.only)
         return
     given = sys.argv[1:] if argv is None else argv
     command = "python experiments/ablation.py " + " ".join(a for a in given if a != "--resume")
@@ -231,10 +233,7 @@ def main(argv=None) -> None:
             if not args.resume:
                 shutil.rmtree(runs / name, ignore_errors=True)
             if args.in_process:
-                r = run_variant(
-                    name, args.config, args.set, args.seeds, args.steps, args.eval_episodes, runs / name
-                )
-                path.write_text(json.dumps({"key": key, **r}, indent=1))
+                run_and_save(name)
             else:
                 forwarded = [a for a in given if a != "--resume"]
                 run_with_restarts([str(Path(__file__).resolve()), *forwarded, "--only", name])

@@ -2,10 +2,11 @@
 
 On this project's 2-core CPU a compiled, seed-vmapped ``train`` occasionally never returns: every XLA and
 Eigen worker thread parks on a futex and the main thread waits in ``block_until_ready`` at 0% CPU (gdb
-stacks in the README, Development). It is rare, unpredictable and not understood, so long experiments do not
-rely on it not happening: each step runs as ``python <script> ...`` in a child process whose CPU time is
+stacks in the README, Development). It is not understood (some programs wedge on every run, most never or
+rarely; README, Development), so long experiments do not rely on it not happening: each step runs as ``python <script> ...`` in a child process whose CPU time is
 polled; a child that uses under 1% of a core for ``idle_s`` seconds is killed and started again (the steps are
-deterministic functions of their seeds, so a restart gives the same result).
+deterministic functions of their seeds and may resume from their own checkpoints, so a restart gives the same
+result). A program that wedges on every run stays wedged: after ``retries`` restarts the step fails.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def run_with_restarts(args: list[str], idle_s: float = 180.0, retries: int = 3, 
             time.sleep(poll_s)
             now, cpu = time.monotonic(), _cpu_seconds(child.pid)
             history.append((now, cpu))
-            # the oldest sample at least idle_s old: CPU used since then
+            # the newest sample taken at least idle_s ago: CPU used since then
             old = [h for h in history if now - h[0] >= idle_s]
             if not old or cpu is None or old[-1][1] is None:
                 continue

@@ -72,10 +72,6 @@ def bootstrap_ci(x: np.ndarray, stat=iqm, reps: int = 2000, seed: int = 0) -> tu
     return float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))
 
 
-def _seed_params(runner, s: int):
-    return jax.tree_util.tree_map(lambda x: x[s], runner.params["network"])
-
-
 def run_variant(
     name: str,
     base: str,
@@ -90,7 +86,7 @@ def run_variant(
     from balancedrl.training.config import load_config
     from balancedrl.training.evaluate import make_evaluate, summarize
     from balancedrl.training.logging import read_metrics
-    from balancedrl.training.loop import load_run, run_training
+    from balancedrl.training.loop import load_run, run_training, seed_slice
 
     overrides = VARIANTS[name] + extra + [f"run.num_seeds={seeds}", f"run.name=ablation_{name}"]
     overrides += ["run.render_gif=false", "run.checkpoint_every=10"]
@@ -110,7 +106,9 @@ def run_variant(
         ev = make_evaluate(trainer.adapter, trainer.policy_apply, eval_episodes, mode)
         final[mode] = np.array(
             [
-                summarize(ev(_seed_params(runner, s), jax.random.PRNGKey(1000 + s)))["success_rate"]
+                summarize(ev(seed_slice(runner.params["network"], s), jax.random.PRNGKey(1000 + s)))[
+                    "success_rate"
+                ]
                 for s in range(seeds)
             ]
         )

@@ -90,7 +90,9 @@ def run_training(
 
     total = cfg.num_updates if stop_after is None else min(cfg.num_updates, stop_after)
     # The largest chunk <= run.chunk_updates that divides the run, so one compiled program serves it all.
-    chunk = max(d for d in range(1, min(cfg.run.chunk_updates, cfg.num_updates) + 1) if cfg.num_updates % d == 0)
+    chunk = max(
+        d for d in range(1, min(cfg.run.chunk_updates, cfg.num_updates) + 1) if cfg.num_updates % d == 0
+    )
     run_chunk = make_run_chunk(trainer, chunk, S)
     ext = extractor_names(trainer)
     steps_per_update = cfg.batch_size * S
@@ -149,11 +151,12 @@ def run_training(
 
         plot_run(run_dir, trainer.adapter.component_names, ext)
     if cfg.run.render_gif and trainer.adapter.name == "Durotaxis-v0":
-        render_policy_gif(trainer, _seed_slice(runner.params["network"], 0), run_dir / "episode.gif")
+        render_policy_gif(trainer, seed_slice(runner.params["network"], 0), run_dir / "episode.gif")
     return run_dir
 
 
-def _seed_slice(tree, s: int):
+def seed_slice(tree, s: int):
+    """Seed ``s`` of a pytree whose leaves carry a leading seed axis (a vmapped run's params)."""
     return jax.tree_util.tree_map(lambda x: x[s], tree)
 
 
@@ -168,7 +171,7 @@ def evaluate_run(trainer: Trainer, runner, run_dir: Path, num_episodes: int, key
     result = {}
     for name, mode in (("policy", "sample"), ("policy_greedy", "greedy")):
         ev = make_evaluate(ad, trainer.policy_apply, num_episodes, mode)
-        per_seed = [summarize(ev(_seed_slice(runner.params["network"], s), key)) for s in range(S)]
+        per_seed = [summarize(ev(seed_slice(runner.params["network"], s), key)) for s in range(S)]
         result[name] = _mean_summary(per_seed)
         if S > 1:
             result[f"{name}_per_seed"] = per_seed
@@ -251,7 +254,7 @@ def load_run(run_dir: Path):
 def load_run_policy(run_dir: Path, seed_index: int = 0):
     """``(env, env_params, policy_fn)`` of a run's greedy policy (seed ``seed_index``)."""
     trainer, runner = load_run(run_dir)
-    net_vars = _seed_slice(runner.params["network"], seed_index)
+    net_vars = seed_slice(runner.params["network"], seed_index)
     return trainer.adapter.env, trainer.adapter.env_params, greedy_policy_fn(trainer, net_vars)
 
 

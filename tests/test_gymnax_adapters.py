@@ -162,7 +162,11 @@ def test_pendulum_tiny_vmapped_run_with_techniques_on():
         ],
     )
     tr = make_train(cfg)
-    _, m = jax.jit(jax.vmap(tr.train))(jax.random.split(jax.random.PRNGKey(2), 2))
+    keys = jax.random.split(jax.random.PRNGKey(2), 2)
+    lowered = jax.jit(jax.vmap(tr.train)).lower(keys)
+    # a batched LAPACK QR (orthogonal init) can deadlock XLA's CPU pool: networks/init.py
+    assert "lapack" not in lowered.as_text()
+    _, m = lowered.compile()(keys)
     m = {k: np.asarray(v) for k, v in m.items()}
     assert m["continuous_loss"].shape == (2, 3)
     for k in CORE + ["continuous_entropy", "discrete_scale", "continuous_scale", "continuous_grad_norm_raw"]:

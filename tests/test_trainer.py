@@ -156,3 +156,12 @@ def test_checkpoint_errors(full_run, cfg, tmp_path):
             f.write_bytes(b"garbage")
     with pytest.raises(ckpt.CheckpointError, match=str(path)):
         run_training(cfg, run_dir=run_dir, resume=True, progress=False, evaluate=False, plots=False)
+
+
+def test_vmapped_train_has_no_lapack_call(cfg):
+    """A batched LAPACK QR inside jit(vmap(train)) can deadlock XLA's CPU thread pool (networks/init.py):
+    the GNN policy's whole training program, seeds vmapped, must lower without one."""
+    tr = make_train(cfg)
+    hlo = jax.jit(jax.vmap(tr.train)).lower(jax.random.split(jax.random.PRNGKey(0), 3)).as_text()
+    assert "lapack" not in hlo
+

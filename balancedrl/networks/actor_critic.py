@@ -32,6 +32,7 @@ import numpy as np
 
 from balancedrl.networks.cnn import ResNetEncoder
 from balancedrl.networks.gnn import GNN_LAYERS, GraphEncoder
+from balancedrl.networks.init import orthogonal
 from balancedrl.networks.pretrained import PTM_CHANNELS, PTM_EMBEDDING_DIM
 from balancedrl.networks.raster import rasterize_batch
 from balancedrl.networks.wsa import FUSION_MODES, WSAFusion
@@ -269,7 +270,7 @@ class HybridActorCritic(nn.Module):
             rep, weights = g, jnp.zeros((b, 0), jnp.float32)
 
         h = cfg.hidden_dim
-        ortho = nn.initializers.orthogonal
+        ortho = orthogonal  # no LAPACK QR: see networks/init.py
         # Dense([tokens_j, rep]) computed as Dense(tokens_j) + Dense(rep): the graph-level half
         # once per graph instead of once per node (same function, half the per-node FLOPs).
         z = nn.Dense(h, kernel_init=ortho(np.sqrt(2)), name="actor_fc_node")(tokens)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from balancedrl.networks.actor_critic import PolicyOutput
+from balancedrl.networks.init import orthogonal
 
 __all__ = ["MLPActorCritic"]
 
@@ -57,7 +58,7 @@ class MLPActorCritic(nn.Module):
         if x.ndim < 1:
             raise ValueError(f"MLPActorCritic: obs must have shape [..., D], got shape {x.shape}")
         A, P, C = self.num_discrete, self.num_continuous, self.num_components
-        ortho, zeros = nn.initializers.orthogonal, nn.initializers.zeros
+        ortho, zeros = orthogonal, nn.initializers.zeros  # no LAPACK QR: see networks/init.py
         hidden = np.sqrt(2.0)
 
         a = x

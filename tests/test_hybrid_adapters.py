@@ -69,6 +69,39 @@ def test_adapter_structure(platform, goal):
         assert out.values.shape == (1,) and frozen == ()
 
 
+def test_mpdqn_prior_sets_the_initial_parameter_means(platform, goal):
+    """With ``param_prior: mpdqn`` the squashed initial mean is MP-DQN's prior (NumPy reference from the
+    published constants); the head's 0.01-gain init moves it by well under 1% of each range."""
+    ac = load_config(None, ["actor_critic.param_prior=mpdqn"]).actor_critic
+    for ad, key in ((platform, 3), (goal, 4)):
+        obs, _ = ad.env.reset(jax.random.PRNGKey(key), ad.env_params)
+        module, init, _ = ad.make_network(ac)
+        out = module.apply(init(jax.random.PRNGKey(1), obs), obs)
+        lo, hi = ad.cont_low, ad.cont_high
+        got = lo + (hi - lo) * (np.tanh(np.asarray(out.cont_mean[0])) + 1.0) / 2.0
+        if ad is platform:
+            want = np.array([3.0, 10.0, 400.0])
+        else:
+            o = np.asarray(obs, np.float64)
+            scaled = np.array([-0.375 + 0.5 * o[10] + 0.0625 * o[14], 0.8333333 * o[11] + 0.1111111 * o[15],
+                               6.01 / 7.01, -6.01 / 7.01])
+            want = lo + (hi - lo) * (scaled + 1.0) / 2.0
+        np.testing.assert_allclose(got, want, atol=0.01 * float(np.max(hi - lo)))
+    # the default keeps the plain head (mean ~ 0 -> the middle of each range)
+    module, init, _ = goal.make_network(load_config(None).actor_critic)
+    obs, _ = goal.env.reset(jax.random.PRNGKey(0), goal.env_params)
+    assert np.all(np.abs(np.asarray(module.apply(init(jax.random.PRNGKey(1), obs), obs).cont_mean)) < 0.1)
+
+
+def test_param_prior_is_refused_where_none_exists():
+    ac = load_config(None, ["actor_critic.param_prior=mpdqn"]).actor_critic
+    for name in ("CartPole-v1", "Durotaxis-v0"):
+        with pytest.raises(ValueError, match="actor_critic.param_prior"):
+            make_adapter(EnvConfig(name=name)).make_network(ac)
+    with pytest.raises(ValueError, match="actor_critic.param_prior"):
+        load_config(None, ["actor_critic.param_prior=expert"])
+
+
 def test_env_params_override_and_error():
     ad = make_adapter(EnvConfig(name="Platform-v0", params={"max_steps_in_episode": 50}))
     assert ad.env_params.max_steps_in_episode == 50

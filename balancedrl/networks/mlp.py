@@ -6,12 +6,19 @@ with separate actor and critic towers::
     actor:  h = tanh(W2 tanh(W1 x + b1) + b2)        (hidden_dim units, ``num_layers`` layers)
             [logits | mean] = W_pi h + b_pi          (A + P outputs; one slot, M = 1)
             log_std = log_std_init                   (state-independent parameter [P])
+            mean += atanh(clip(W_prior x + b_prior, -0.99, 0.99))   (optional, fixed: see below)
     critic: v = W_v tanh(... tanh(W1' x + b1') ...) + b_v    ([C] values)
 
 Initialisation as in PureJaxRL: orthogonal, gain sqrt(2) for hidden layers, 0.01 for the policy output,
 1.0 for the value output; zero biases. The output is the trainer's :class:`PolicyOutput` with one slot:
 ``discrete_logits [..., 1, A]``, ``cont_mean`` / ``cont_log_std [..., 1, P]`` (P may be 0),
 ``values [..., C]`` and ``wsa_weights [..., 0]``.
+
+Parameter prior (``param_prior_weight [P, D]``, ``param_prior_bias [P]``, constants, not trained): a fixed
+linear map from the observation to each parameter in the squashed scale ``tanh(mean) in (-1, 1)``, added to
+the raw mean through ``atanh`` so that at initialisation (head output ~0) the squashed mean *is* the prior;
+the network learns a residual. This is MP-DQN's fixed "action-parameter passthrough" layer (Bester et al.
+2019, the gym-platform / gym-goal experiment scripts), moved into the tanh-squashed parameterisation.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ import numpy as np
 from balancedrl.networks.actor_critic import PolicyOutput
 from balancedrl.networks.init import orthogonal
 
-__all__ = ["MLPActorCritic"]
+__all__ = ["MLPActorCritic", "PRIOR_CLIP"]
+
+PRIOR_CLIP = 0.99
 
 
 class MLPActorCritic(nn.Module):
@@ -39,6 +48,8 @@ class MLPActorCritic(nn.Module):
     hidden_dim: int = 64
     num_layers: int = 2
     log_std_init: float = 0.0
+    param_prior_weight: tuple | None = None  # [P][D] nested tuple (hashable module field); None = zeros
+    param_prior_bias: tuple | None = None  # [P]
 
     def _validate(self):
         for name, v, lo in (
@@ -50,6 +61,22 @@ class MLPActorCritic(nn.Module):
         ):
             if not isinstance(v, (int, np.integer)) or v < lo:
                 raise ValueError(f"MLPActorCritic: {name}={v!r} is not allowed; allowed: an integer >= {lo}")
+
+    def _prior_raw_mean(self, x):
+        b = jnp.asarray(self.param_prior_bias, jnp.float32)
+        w = (
+            jnp.zeros((self.num_continuous, x.shape[-1]), jnp.float32)
+            if self.param_prior_weight is None
+            else jnp.asarray(self.param_prior_weight, jnp.float32)
+        )
+        if b.shape != (self.num_continuous,) or w.shape != (self.num_continuous, x.shape[-1]):
+            raise ValueError(
+                f"MLPActorCritic: param prior weight {w.shape} / bias {b.shape} do not fit P = "
+                f"{self.num_continuous} parameters and D = {x.shape[-1]} observation features; "
+                f"allowed: weight [P, D], bias [P]"
+            )
+        # 0.99 keeps atanh finite; a prior at a bound still starts within 1% of the range from it.
+        return jnp.arctanh(jnp.clip(x @ w.T + b, -PRIOR_CLIP, PRIOR_CLIP))
 
     @nn.compact
     def __call__(self, obs) -> PolicyOutput:
@@ -69,6 +96,8 @@ class MLPActorCritic(nn.Module):
         # One head for logits and means (A + P >= 1 outputs), split afterwards.
         head = nn.Dense(A + P, kernel_init=ortho(0.01), bias_init=zeros, name="policy_head")(a)
         logits, mean = head[..., :A], head[..., A:]
+        if self.param_prior_bias is not None:
+            mean = mean + self._prior_raw_mean(x)
         log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (P,), jnp.float32)
 
         c = x

@@ -73,6 +73,11 @@ def durotaxis_adapter(env_cfg) -> EnvAdapter:
     low, high = (np.asarray(x) for x in envs.continuous_bounds(params))
 
     def make_network(ac):
+        if ac.param_prior != "none":
+            raise ValueError(
+                f"config key 'actor_critic.param_prior' = {ac.param_prior!r} is not available for "
+                "Durotaxis-v0; allowed: ['none']"
+            )
         ncfg = network_config_from(ac)
         module = HybridActorCritic(ncfg)
         return module, (lambda key, obs: init_network(ncfg, key, obs)), frozen_param_names(ncfg)

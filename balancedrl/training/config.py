@@ -60,6 +60,9 @@ class ActorCriticConfig:
     num_gnn_layers: int = 2
     gnn_layer: str = "sage"
     log_std_init: float = -0.5
+    # "mpdqn": the parameterised-action tasks start their parameter means at MP-DQN's fixed linear prior
+    # (training/hybrid_adapters.py); "none" elsewhere.
+    param_prior: str = "none"
     use_wsa: bool = False
     wsa_config: WSAConfigSection = field(default_factory=WSAConfigSection)
 
@@ -200,6 +203,7 @@ RANGES: dict[str, Any] = {
     "actor_critic.num_gnn_layers": _NONNEG_INT,
     "actor_critic.gnn_layer": ("sage", "mpnn", "attention"),
     "actor_critic.log_std_init": (-10.0, 2.0, True, True),
+    "actor_critic.param_prior": ("none", "mpdqn"),
     "actor_critic.wsa_config.embedding_dim": _POS_INT,
     "actor_critic.wsa_config.context_dim": _POS_INT,
     "actor_critic.wsa_config.attention_temperature": _POS,

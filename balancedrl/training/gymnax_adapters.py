@@ -61,11 +61,21 @@ def _one_slot_mask(obs):
     return jnp.ones(jnp.shape(obs)[:-1] + (1,), bool)
 
 
-def _mlp_network_factory(num_discrete: int, num_continuous: int) -> Callable:
-    """``make_network(ac) -> (module, init(key, obs), frozen=())`` using ``ac.hidden_dim`` and
-    ``ac.log_std_init`` (the GNN / WSA keys of the ``actor_critic`` section do not apply and are ignored)."""
+def _mlp_network_factory(num_discrete: int, num_continuous: int, priors: dict | None = None) -> Callable:
+    """``make_network(ac) -> (module, init(key, obs), frozen=())`` using ``ac.hidden_dim``,
+    ``ac.log_std_init`` and ``ac.param_prior`` (a name in ``priors``: ``(weight [P, D], bias [P])`` in the
+    squashed scale, see :class:`MLPActorCritic`). The GNN / WSA keys do not apply and are ignored."""
+    priors = {"none": None, **(priors or {})}
 
     def make_network(ac):
+        name = getattr(ac, "param_prior", "none")
+        if name not in priors:
+            raise ValueError(
+                f"config key 'actor_critic.param_prior' = {name!r} is not available for this environment; "
+                f"allowed: {sorted(priors)}"
+            )
+        prior = priors[name]
+        weight, bias = (None, None) if prior is None else prior
         module = MLPActorCritic(
             num_discrete=num_discrete,
             num_continuous=num_continuous,
@@ -73,6 +83,8 @@ def _mlp_network_factory(num_discrete: int, num_continuous: int) -> Callable:
             hidden_dim=int(ac.hidden_dim),
             num_layers=2,
             log_std_init=float(ac.log_std_init),
+            param_prior_weight=None if weight is None else tuple(map(tuple, np.asarray(weight).tolist())),
+            param_prior_bias=None if bias is None else tuple(np.asarray(bias).tolist()),
         )
         return module, (lambda key, obs: module.init(key, obs)), ()
 

@@ -33,6 +33,18 @@ by 50 (MP-DQN's scaling, Bester et al. 2019, SPEC §2.9), so a goal is worth +1 
 -0.4, which suits PPO's value clipping (``vf_clip``). The logged ``episode_return`` and the evaluation
 returns stay in the env's own units (goal = 50).
 
+Parameter prior (``actor_critic.param_prior: mpdqn``): the fixed linear state -> parameter map that
+MP-DQN's experiment scripts install in their action-parameter network before training (Bester et al. 2019,
+``initialise_params``), in the squashed scale ``2 (param - low) / (high - low) - 1``:
+
+* Platform-v0: constant run 3, hop 10, leap 400 (physical units; zero weights);
+* Goal-v0 (17 scaled features, SPEC §2.8; indices 10, 11 = ball x, y; 14, 15 = keeper-to-ball unit
+  vector): kick-to ``q1 = -0.375 + 0.5 b_x + 0.0625 u_x``, ``q2 = 0.8333 b_y + 0.1111 u_y``; shoot low
+  ``s1 = +0.8573`` and shoot high ``s2 = -0.8573`` (one metre inside either post: 6.01 / 7.01).
+
+MP-DQN's published Goal and Platform results were trained with these priors; without one, every
+hybrid PPO seed here learns to shoot from the start on Goal (scoring rate 0, as HyAR reports for H-PPO).
+
 ``env.params`` in the config overrides fields of the env's params (``max_steps_in_episode``,
 ``max_ticks``); unknown names raise ``ValueError`` naming them.
 """
@@ -88,7 +100,28 @@ def _success(info):
     return jnp.asarray(info["success"], bool)
 
 
-def _one_slot_hybrid_adapter(name: str, env, env_cfg, reward_scale: float = 1.0) -> EnvAdapter:
+def _scaled(values, low, high) -> np.ndarray:
+    """Physical parameter values -> the squashed scale ``2 (v - low) / (high - low) - 1``."""
+    low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    return 2.0 * (np.asarray(values, np.float64) - low) / (high - low) - 1.0
+
+
+def _platform_mpdqn_prior(env) -> tuple[np.ndarray, np.ndarray]:
+    bias = _scaled([3.0, 10.0, 400.0], env.param_low, env.param_high)
+    return np.zeros((3, 9)), bias
+
+
+def _goal_mpdqn_prior(env) -> tuple[np.ndarray, np.ndarray]:
+    w = np.zeros((4, 17))
+    w[0, [10, 14]] = [0.5, 0.0625]
+    w[1, [11, 15]] = [0.8333333333333334, 0.1111111111111111]
+    shoot = 0.857346647646219686  # (7.01 - 1) / 7.01
+    return w, np.array([-0.375, 0.0, shoot, -shoot])
+
+
+def _one_slot_hybrid_adapter(
+    name: str, env, env_cfg, reward_scale: float, mpdqn_prior: Callable
+) -> EnvAdapter:
     """One slot, 3 discrete actions, the env's ``param_owner`` and bounds, reward ``total`` x ``reward_scale``."""
     params = apply_param_overrides(env.default_params, env_cfg.params, name)
     num_params = len(env.param_owner)
@@ -107,20 +140,20 @@ def _one_slot_hybrid_adapter(name: str, env, env_cfg, reward_scale: float = 1.0)
         to_env_action=_to_env_action,
         reward_components=lambda reward, info: jnp.reshape(reward * reward_scale, (1,)).astype(jnp.float32),
         success=_success,
-        make_network=_mlp_network_factory(3, num_params),
+        make_network=_mlp_network_factory(3, num_params, {"mpdqn": mpdqn_prior(env)}),
         expert=None,
     )
 
 
 def platform_adapter(env_cfg) -> EnvAdapter:
     """Platform-v0: A = 3 (run, hop, leap), P = 3, ``param_owner = (0, 1, 2)``; success = end reached."""
-    return _one_slot_hybrid_adapter("Platform-v0", PlatformWithOutcome(), env_cfg)
+    return _one_slot_hybrid_adapter("Platform-v0", PlatformWithOutcome(), env_cfg, 1.0, _platform_mpdqn_prior)
 
 
 def goal_adapter(env_cfg) -> EnvAdapter:
     """Goal-v0: A = 3 (kick-to, shoot low, shoot high), P = 4, ``param_owner = (0, 0, 1, 2)``;
     success = scored; training reward = reward / 50."""
-    return _one_slot_hybrid_adapter("Goal-v0", GoalWithOutcome(), env_cfg, GOAL_REWARD_SCALE)
+    return _one_slot_hybrid_adapter("Goal-v0", GoalWithOutcome(), env_cfg, GOAL_REWARD_SCALE, _goal_mpdqn_prior)
 
 
 ADAPTER_FACTORIES: dict[str, Callable] = {"Platform-v0": platform_adapter, "Goal-v0": goal_adapter}

@@ -6,10 +6,6 @@ STAMP := $(VENV)/.installed
 # Persistent XLA compilation cache, venv-local, so repeated test runs skip most compilation.
 export JAX_COMPILATION_CACHE_DIR := $(CURDIR)/$(VENV)/jax_cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS := 0.5
-# XLA's multi-threaded Eigen pool on CPU can wedge (every thread waiting, no progress) while a vmapped
-# program runs next to other processes: reproduced here 1 time in 4 on a vmapped trainer test, 0 in 6 with
-# this flag; it lowers the odds, it does not remove the wedge (README, Development). Users can override XLA_FLAGS.
-export XLA_FLAGS ?= --xla_cpu_multi_thread_eigen=false
 
 .PHONY: venv test train lint bench sweep ablation clean
 

@@ -90,6 +90,7 @@ def run(env, seeds, techniques, steps=None, config=None, overrides=(), seed=0, e
     return {
         "env": env,
         "techniques": "on" if techniques else "off",
+        "param_prior": cfg.actor_critic.param_prior,
         "seeds": seeds,
         "num_updates": cfg.num_updates,
         "env_steps_per_seed": cfg.num_updates * cfg.batch_size,
@@ -141,6 +142,12 @@ PUBLISHED = (
 )
 
 
+def techniques_label(r: dict) -> str:
+    """``on`` / ``off``, plus the parameter prior where one was used (``actor_critic.param_prior``)."""
+    prior = r.get("param_prior", "none")
+    return r["techniques"] + ("" if prior == "none" else f" + {prior} prior")
+
+
 def write_row(path: Path, r: dict, machine: dict, eval_episodes: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
@@ -148,7 +155,7 @@ def write_row(path: Path, r: dict, machine: dict, eval_episodes: int) -> None:
     _, label = METRIC[r["env"]]
     succ = np.mean([s["success_rate"] for s in r["per_seed"]])
     row = (
-        f"| {r['env']} | {r['techniques']} | {r['seeds']} | {r['env_steps_per_seed']:,} | {label} | "
+        f"| {r['env']} | {techniques_label(r)} | {r['seeds']} | {r['env_steps_per_seed']:,} | {label} | "
         f"{r['mean']:.3f} ± {r['sd']:.3f} | {', '.join(f'{v:.3f}' for v in r['values'])} | {succ:.3f} | "
         f"{eval_episodes} | {r['train_s']:.0f} | {machine_line(machine)} | {machine['date_utc']} | "
         f"`{command_line()}` |\n"
@@ -187,7 +194,7 @@ def main(argv=None) -> dict:
     machine = machine_info()
     _, label = METRIC[a.env]
     print(
-        f"{r['env']}  techniques={r['techniques']}  seeds={r['seeds']}  updates={r['num_updates']}  "
+        f"{r['env']}  techniques={techniques_label(r)}  seeds={r['seeds']}  updates={r['num_updates']}  "
         f"env steps/seed={r['env_steps_per_seed']:,}"
     )
     for k, c in r["curves"].items():

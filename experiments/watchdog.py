@@ -1,13 +1,13 @@
-"""Run a long experiment step in a child process and restart it if XLA's CPU runtime wedges.
+"""Run a long experiment step in a child process and restart it if it stops making progress.
 
-On this project's 2-core CPU a compiled, seed-vmapped ``train`` occasionally never returns: every XLA and
-Eigen worker thread parks on a futex and the main thread waits in ``block_until_ready`` at 0% CPU (gdb
-stacks in the README, Development). It is not understood (some programs wedge on every run, most never or
-rarely; README, Development), so long experiments do not rely on it not happening: each step runs as ``python <script> ...`` in a child process whose CPU time is
+Why it exists: on this project's 2-core CPU a compiled, seed-vmapped ``train`` used to never return, at 0%
+CPU. The cause was found in session 3: a batched LAPACK QR (flax's orthogonal initialiser under ``vmap``)
+whose jaxlib kernel waits on XLA's intra-op pool from inside that pool, a deadlock once two such QRs run
+at once on a 2-thread pool (``balancedrl/networks/init.py``, which replaced it). The watchdog stays as a
+guard for hours-long runs: each step runs as ``python <script> ...`` in a child process whose CPU time is
 polled; a child that uses under 1% of a core for ``idle_s`` seconds is killed and started again (the steps are
 deterministic functions of their seeds and may resume from their own checkpoints, so a restart gives the same
-result). A program that wedges on every run stays wedged: after ``retries`` restarts the step fails.
-"""
+result). A program that stalls on every run stays stalled: after ``retries`` restarts the step fails."""
 
 from __future__ import annotations
 

@@ -165,3 +165,10 @@ def test_vmapped_train_has_no_lapack_call(cfg):
     hlo = jax.jit(jax.vmap(tr.train)).lower(jax.random.split(jax.random.PRNGKey(0), 3)).as_text()
     assert "lapack" not in hlo
 
+
+
+def test_progress_bar_mean_skips_updates_without_episodes():
+    from balancedrl.training.loop import _chunk_mean
+
+    assert _chunk_mean(np.full((2, 3), np.nan), ".1f") == "-"
+    assert _chunk_mean(np.array([[np.nan, 1.0], [3.0, np.nan]]), ".2f") == "2.00"

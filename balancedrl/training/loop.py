@@ -45,6 +45,13 @@ def extractor_names(trainer: Trainer) -> tuple[str, ...]:
     return tuple(f"{i}_{p.model_type}" for i, p in enumerate(ac.wsa_config.ptms))
 
 
+def _chunk_mean(x: np.ndarray, fmt: str) -> str:
+    """Progress-bar figure: mean over seeds and the chunk's updates that logged a value (NaN means no
+    episode ended in that update), or "-" when none did (no all-NaN warning)."""
+    finite = np.asarray(x)[np.isfinite(x)]
+    return format(float(finite.mean()), fmt) if finite.size else "-"
+
+
 def run_training(
     cfg: Config,
     run_dir: str | Path | None = None,
@@ -119,8 +126,8 @@ def run_training(
         bar.update(n)
         bar.set_postfix(
             sps=f"{n * steps_per_update / dt:,.0f}",
-            ret=f"{np.nanmean(m['episode_return'][:, -1]):.1f}",
-            succ=f"{np.nanmean(m['success_rate'][:, -1]):.2f}",
+            ret=_chunk_mean(m["episode_return"], ".1f"),
+            succ=_chunk_mean(m["success_rate"], ".2f"),
         )
         if u - last_ckpt >= cfg.run.checkpoint_every or u == total:
             ckpt.save_checkpoint(

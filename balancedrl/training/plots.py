@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import EngFormatter  # noqa: E402
 
 from balancedrl.training.logging import read_metrics  # noqa: E402
 
@@ -64,6 +65,12 @@ def _save(fig, path):
     return str(path)
 
 
+def _steps_axis(ax):
+    """x axis in environment steps, ticks as 100k / 1M (plain integers overlap at these magnitudes)."""
+    ax.set_xlabel("environment steps")
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+
+
 def _panel(ax, rows, keys, title, labels=None):
     """One axis: mean ± 95% CI of each metric in ``keys`` over environment steps."""
     for key, label in zip(keys, labels or keys):
@@ -71,7 +78,7 @@ def _panel(ax, rows, keys, title, labels=None):
         if x is not None:
             _mean_ci(ax, x, v, label)
     ax.set_title(title)
-    ax.set_xlabel("environment steps")
+    _steps_axis(ax)
     ax.legend(fontsize=7)
 
 
@@ -93,7 +100,7 @@ def plot_run(run_dir: str | Path, component_names=(), extractor_names=()) -> lis
         if x is not None:
             _mean_ci(ax, x, v, key, smooth=smooth)
         ax.set_title(f"{title} (mean ± 95% CI, {num_seeds} seed{'s' if num_seeds > 1 else ''})")
-        ax.set_xlabel("environment steps")
+        _steps_axis(ax)
     out.append(_save(fig, run_dir / "learning_curve.png"))
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
@@ -103,7 +110,7 @@ def plot_run(run_dir: str | Path, component_names=(), extractor_names=()) -> lis
             if x is not None and not np.all(np.isnan(v)):
                 _mean_ci(ax, x, v, name)
         ax.set_title(f"component weights: {part}")
-        ax.set_xlabel("environment steps")
+        _steps_axis(ax)
         ax.legend(fontsize=7)
     out.append(_save(fig, run_dir / "component_weights.png"))
 

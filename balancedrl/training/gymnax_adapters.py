@@ -68,7 +68,7 @@ def _mlp_network_factory(num_discrete: int, num_continuous: int, priors: dict | 
     priors = {"none": None, **(priors or {})}
 
     def make_network(ac):
-        name = getattr(ac, "param_prior", "none")
+        name = ac.param_prior
         if name not in priors:
             raise ValueError(
                 f"config key 'actor_critic.param_prior' = {name!r} is not available for this environment; "

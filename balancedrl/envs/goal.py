@@ -35,6 +35,8 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from balancedrl.envs.parameterised import checked_dtype, hybrid_action_space
+
 PI = float(np.pi)
 # ---- constants (SPEC §2.2) ----
 HALF_LENGTH = 20.0  # PITCH_LENGTH / 2, goal line
@@ -124,13 +126,7 @@ class Goal(environment.Environment[GoalState, GoalParams]):
         self, dtype: Any = jnp.float32, obs_mode: str = "scaled17", reset_margin: float | None = None
     ):
         super().__init__()
-        dt = jnp.dtype(dtype)
-        if dt not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
-        if dt == jnp.dtype(jnp.float64) and not jax.config.read("jax_enable_x64"):
-            raise ValueError(
-                "dtype=float64 requires jax x64 mode (jax.config.update('jax_enable_x64', True))"
-            )
+        dt = checked_dtype(dtype)
         if obs_mode not in ("scaled17", "raw"):
             raise ValueError(f"obs_mode must be 'scaled17' or 'raw', got {obs_mode!r}")
         if reset_margin is None:
@@ -156,17 +152,7 @@ class Goal(environment.Environment[GoalState, GoalParams]):
 
     def action_space(self, params: GoalParams | None = None) -> spaces.Dict:
         """Dict(discrete=Discrete(3), continuous=Box(PARAM_LOW, PARAM_HIGH, (4,))) in physical units."""
-        return spaces.Dict(
-            {
-                "discrete": spaces.Discrete(NUM_ACTIONS),
-                "continuous": spaces.Box(
-                    jnp.asarray(PARAM_LOW, jnp.float32),
-                    jnp.asarray(PARAM_HIGH, jnp.float32),
-                    (4,),
-                    jnp.float32,
-                ),
-            }
-        )
+        return hybrid_action_space(NUM_ACTIONS, PARAM_LOW, PARAM_HIGH)
 
     def observation_space(self, params: GoalParams | None = None) -> spaces.Box:
         if self.obs_mode == "raw":

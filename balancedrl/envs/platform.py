@@ -30,6 +30,8 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from balancedrl.envs.parameterised import checked_dtype, hybrid_action_space
+
 # ---- constants (SPEC §1.2) ----
 DT = 0.05
 MAX_DX, MAX_DY = 100.0, 200.0
@@ -119,13 +121,7 @@ class Platform(environment.Environment[PlatformState, PlatformParams]):
 
     def __init__(self, dtype: Any = jnp.float32):
         super().__init__()
-        dt = jnp.dtype(dtype)
-        if dt not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
-        if dt == jnp.dtype(jnp.float64) and not jax.config.read("jax_enable_x64"):
-            raise ValueError(
-                "dtype=float64 requires jax x64 mode (jax.config.update('jax_enable_x64', True))"
-            )
+        dt = checked_dtype(dtype)
         self.dtype = dt
 
     # ------------------------------------------------------------------ API
@@ -143,17 +139,7 @@ class Platform(environment.Environment[PlatformState, PlatformParams]):
 
     def action_space(self, params: PlatformParams | None = None) -> spaces.Dict:
         """Dict(discrete=Discrete(3), continuous=Box(PARAM_LOW, PARAM_HIGH, (3,))) in physical units."""
-        return spaces.Dict(
-            {
-                "discrete": spaces.Discrete(NUM_ACTIONS),
-                "continuous": spaces.Box(
-                    jnp.asarray(PARAM_LOW, jnp.float32),
-                    jnp.asarray(PARAM_HIGH, jnp.float32),
-                    (3,),
-                    jnp.float32,
-                ),
-            }
-        )
+        return hybrid_action_space(NUM_ACTIONS, PARAM_LOW, PARAM_HIGH)
 
     def observation_space(self, params: PlatformParams | None = None) -> spaces.Box:
         return spaces.Box(0.0, 1.0, (9,), self.dtype)

@@ -144,7 +144,7 @@ PUBLISHED = (
 
 def techniques_label(r: dict) -> str:
     """``on`` / ``off``, plus the parameter prior where one was used (``actor_critic.param_prior``)."""
-    prior = r.get("param_prior", "none")
+    prior = r["param_prior"]
     return r["techniques"] + ("" if prior == "none" else f" + {prior} prior")
 
 

@@ -48,8 +48,8 @@ class MLPActorCritic(nn.Module):
     hidden_dim: int = 64
     num_layers: int = 2
     log_std_init: float = 0.0
-    param_prior_weight: tuple | None = None  # [P][D] nested tuple (hashable module field); None = zeros
-    param_prior_bias: tuple | None = None  # [P]
+    param_prior_weight: tuple | None = None  # [P][D] nested tuple (hashable module field)
+    param_prior_bias: tuple | None = None  # [P]; the prior is used when this is set (weight required)
 
     def _validate(self):
         for name, v, lo in (
@@ -64,11 +64,7 @@ class MLPActorCritic(nn.Module):
 
     def _prior_raw_mean(self, x):
         b = jnp.asarray(self.param_prior_bias, jnp.float32)
-        w = (
-            jnp.zeros((self.num_continuous, x.shape[-1]), jnp.float32)
-            if self.param_prior_weight is None
-            else jnp.asarray(self.param_prior_weight, jnp.float32)
-        )
+        w = jnp.asarray(() if self.param_prior_weight is None else self.param_prior_weight, jnp.float32)
         if b.shape != (self.num_continuous,) or w.shape != (self.num_continuous, x.shape[-1]):
             raise ValueError(
                 f"MLPActorCritic: param prior weight {w.shape} / bias {b.shape} do not fit P = "

@@ -74,8 +74,7 @@ def _mlp_network_factory(num_discrete: int, num_continuous: int, priors: dict | 
                 f"config key 'actor_critic.param_prior' = {name!r} is not available for this environment; "
                 f"allowed: {sorted(priors)}"
             )
-        prior = priors[name]
-        weight, bias = (None, None) if prior is None else prior
+        weight, bias = priors[name] or (None, None)
         module = MLPActorCritic(
             num_discrete=num_discrete,
             num_continuous=num_continuous,

@@ -54,6 +54,11 @@ VARIANTS = {
     "with_wsa": ["actor_critic.use_wsa=true"],
 }
 DEFAULT_VARIANTS = [v for v in VARIANTS if v != "with_wsa"]
+# How a variant is executed on a CPU, not what it computes: the WSA policy's CNNs become slow grouped
+# convolutions when vmapped over seeds (26 env steps/s for 8 vmapped seeds vs 69 for one seed,
+# benchmarks/train_throughput.py), so its seeds run one after another (run.seed_axis=map), in short
+# chunks so that the progress bar moves.
+CPU_EXECUTION = {"with_wsa": ["run.seed_axis=map", "run.chunk_updates=2"]}
 
 
 def iqm(x: np.ndarray) -> float:
@@ -92,6 +97,8 @@ def run_variant(
     overrides += ["run.render_gif=false", "run.checkpoint_every=10"]
     if steps:
         overrides.append(f"trainer.total_timesteps={steps}")
+    if jax.default_backend() == "cpu":
+        overrides += CPU_EXECUTION.get(name, [])
     cfg = load_config(base, overrides)
     t0 = time.time()
     run_training(cfg, run_dir=run_dir, resume=True, progress=True, evaluate=False, plots=False)

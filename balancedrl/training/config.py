@@ -160,6 +160,9 @@ class RunConfig:
     name: str = "durotaxis_default"
     seed: int = 0
     num_seeds: int = 1
+    # "vmap": seeds side by side in one batched program; "map": one after another (jax.lax.map), for CPU
+    # runs of the WSA policy, whose CNNs are slow as grouped convolutions under vmap.
+    seed_axis: str = "vmap"
     out_dir: str = "runs"
     chunk_updates: int = 10  # updates per jitted call between progress/log/checkpoint
     checkpoint_every: int = 50  # updates
@@ -247,6 +250,7 @@ RANGES: dict[str, Any] = {
     "trainer.expert_guidance.imitation_coeff": _NONNEG,
     "trainer.expert_guidance.awr_beta": _NONNEG,
     "run.num_seeds": _POS_INT,
+    "run.seed_axis": ("vmap", "map"),
     "run.chunk_updates": _POS_INT,
     "run.checkpoint_every": _POS_INT,
     "run.eval_episodes": _POS_INT,

@@ -1,7 +1,8 @@
 """The host loop: jitted update chunks with a progress bar, JSONL metrics, orbax checkpoints, exact resume,
 final evaluation, plots and a GIF.
 
-Seeds are always a leading vmapped axis (``run.num_seeds`` >= 1). With more than one device and a seed count
+Seeds are always a leading axis (``run.num_seeds`` >= 1), vmapped (``run.seed_axis: vmap``) or run one after
+another in the same program (``map``). With more than one device, a vmapped seed axis and a seed count
 divisible by the device count, the seed axis is sharded over the devices (``jax.sharding``).
 """
 
@@ -32,7 +33,7 @@ class RunError(RuntimeError):
 def seed_keys(cfg: Config) -> jax.Array:
     keys = jax.random.split(jax.random.PRNGKey(cfg.run.seed), cfg.run.num_seeds)
     ndev = jax.device_count()
-    if ndev > 1 and cfg.run.num_seeds % ndev == 0:
+    if ndev > 1 and cfg.run.seed_axis == "vmap" and cfg.run.num_seeds % ndev == 0:
         mesh = Mesh(np.array(jax.devices()), ("seeds",))
         keys = jax.device_put(keys, NamedSharding(mesh, PartitionSpec("seeds")))
     return keys
@@ -100,7 +101,7 @@ def run_training(
     chunk = max(
         d for d in range(1, min(cfg.run.chunk_updates, cfg.num_updates) + 1) if cfg.num_updates % d == 0
     )
-    run_chunk = make_run_chunk(trainer, chunk, S)
+    run_chunk = make_run_chunk(trainer, chunk, S, cfg.run.seed_axis)
     ext = extractor_names(trainer)
     steps_per_update = cfg.batch_size * S
     bar = tqdm(
@@ -116,7 +117,7 @@ def run_training(
     t_start = time.time()
     while u < total:
         n = min(chunk, total - u)
-        fn = run_chunk if n == chunk else make_run_chunk(trainer, n, S)
+        fn = run_chunk if n == chunk else make_run_chunk(trainer, n, S, cfg.run.seed_axis)
         t0 = time.time()
         runner, metrics = fn(runner)
         m = metrics_to_host(metrics)

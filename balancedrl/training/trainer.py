@@ -535,12 +535,21 @@ class MiniBatch(NamedTuple):
     awr_weight: jax.Array
 
 
-def make_run_chunk(trainer: Trainer, num_updates: int, num_seeds: int | None = None):
-    """Jitted ``runner -> (runner, metrics)`` over ``num_updates`` updates (vmapped over a leading seed axis
-    when ``num_seeds`` is given). The host loop reuses it, so it compiles once."""
+SEED_AXES = ("vmap", "map")
+
+
+def make_run_chunk(trainer: Trainer, num_updates: int, num_seeds: int | None = None, seed_axis: str = "vmap"):
+    """Jitted ``runner -> (runner, metrics)`` over ``num_updates`` updates, over a leading seed axis when
+    ``num_seeds`` is given: ``seed_axis="vmap"`` runs the seeds side by side (one batched program, the fast
+    choice for small networks and accelerators), ``"map"`` one after another with ``jax.lax.map`` (same
+    program and results up to float rounding, memory of one seed; faster on a small CPU for the WSA policy,
+    whose CNNs become slow grouped convolutions under ``vmap``). The host loop reuses it, so it compiles
+    once."""
+    if seed_axis not in SEED_AXES:
+        raise ValueError(f"seed_axis={seed_axis!r} is not allowed; allowed: {SEED_AXES}")
     fn = partial(trainer.run, num_updates=num_updates)
     if num_seeds is not None:
-        fn = jax.vmap(fn)
+        fn = jax.vmap(fn) if seed_axis == "vmap" else partial(jax.lax.map, fn)
     return jax.jit(fn, donate_argnums=0)
 
 

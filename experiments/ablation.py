@@ -7,7 +7,8 @@ component weights with attention, seed 001 gradient scaling, seed 004 entropy sc
 with per-actor normalisation (seed 003), on a smaller Durotaxis-v0 instance (300 px wide, 32 node slots,
 100-step episodes) so that 8 seeds x 7 variants fit a CPU session. The WSA policy (seed 002) is the opt-in
 variant ``with_wsa``: WSA training runs at 69 env steps/s with 1 seed and 26 with 8 vmapped seeds on this 2-core CPU (``benchmarks/train_throughput.py``, 2026-12-01), against 3,091 / 3,562 for the GNN policy,
-so it is not in the default set.
+so it is not in the default set; on a CPU its seeds run one after another (``run.seed_axis=map``), which is
+faster there than vmapping them.
 
 Each variant trains ``--seeds`` vmapped seeds in one jitted program, then evaluates every seed's final policy
 over ``--eval-episodes`` episodes, sampled (the stochastic policy PPO trains) and greedy (argmax / squashed

@@ -150,15 +150,16 @@ def write_report(results: list[dict], command: str, out_md: Path, out_png: Path)
         "# Ablation on Durotaxis-v0",
         "",
         f"Command: `{command}`  ",
-        f"Machine: {machine_line()}; date (UTC) {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}.",
+        f"Report written on: {machine_line()}; date (UTC) {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}. "
+        "Each variant's own machine and date are in its row (variants are cached, `--resume`).",
         "",
         "IQM over seeds with 95% bootstrap CI (2,000 resamples). *sampled* / *greedy* = success rate of each "
         "seed's final policy over the evaluation episodes, sampled from the policy / argmax-and-mean; *AUC* = "
         "mean training success rate over all updates.",
         "",
         "| variant | seeds | env steps | sampled success IQM [95% CI] | greedy success IQM [95% CI] "
-        "| AUC IQM [95% CI] | train s (incl. compile) |",
-        "|---|---|---|---|---|---|---|",
+        "| AUC IQM [95% CI] | train s (incl. compile) | run on (date UTC) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
     def cell(r, key):
@@ -167,7 +168,7 @@ def write_report(results: list[dict], command: str, out_md: Path, out_png: Path)
     for r in results:
         lines.append(
             f"| {r['variant']} | {r['seeds']} | {r['env_steps']:,} | {cell(r, 'final')} | {cell(r, 'greedy')} "
-            f"| {cell(r, 'auc')} | {r['wall_s']:.0f} |"
+            f"| {cell(r, 'auc')} | {r['wall_s']:.0f} | {r.get('machine', 'not recorded')} ({r.get('date_utc', '?')}) |"
         )
     # a hand-written "## Verdict" section below the table survives regeneration
     tail = ""
@@ -223,7 +224,10 @@ def main(argv=None) -> None:
     key = {"seeds": args.seeds, "steps": args.steps, "config": Path(args.config).name, "set": args.set}
 
     def run_and_save(name: str) -> None:
+        from benchmarks.common import machine_line
+
         r = run_variant(name, args.config, args.set, args.seeds, args.steps, args.eval_episodes, runs / name)
+        r["machine"], r["date_utc"] = machine_line(), time.strftime("%Y-%m-%d", time.gmtime())
         (cache / f"{name}.json").write_text(json.dumps({"key": key, **r}, indent=1))
 
     if args.only:  # child: train + evaluate one variant, write its JSON, exit

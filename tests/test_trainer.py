@@ -166,7 +166,6 @@ def test_vmapped_train_has_no_lapack_call(cfg):
     assert "lapack" not in hlo
 
 
-
 def test_progress_bar_mean_skips_updates_without_episodes():
     from balancedrl.training.loop import _chunk_mean
 

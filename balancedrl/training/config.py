@@ -155,6 +155,10 @@ class TrainerConfig:
     expert_guidance: ExpertGuidanceConfig = field(default_factory=ExpertGuidanceConfig)
 
 
+# How the seeds of a run are laid out (run.seed_axis; trainer.make_run_chunk).
+SEED_AXES = ("vmap", "map")
+
+
 @dataclass
 class RunConfig:
     name: str = "durotaxis_default"
@@ -250,7 +254,7 @@ RANGES: dict[str, Any] = {
     "trainer.expert_guidance.imitation_coeff": _NONNEG,
     "trainer.expert_guidance.awr_beta": _NONNEG,
     "run.num_seeds": _POS_INT,
-    "run.seed_axis": ("vmap", "map"),
+    "run.seed_axis": SEED_AXES,
     "run.chunk_updates": _POS_INT,
     "run.checkpoint_every": _POS_INT,
     "run.eval_episodes": _POS_INT,

@@ -50,7 +50,7 @@ from balancedrl.normalization import RewardNormState, reward_norm_apply, reward_
 from balancedrl.optim import make_optimizer
 from balancedrl.ppo import clipped_value_loss, hybrid_policy_loss
 from balancedrl.training.adapters import EnvAdapter, make_adapter
-from balancedrl.training.config import Config
+from balancedrl.training.config import SEED_AXES, Config
 from balancedrl.weighting import ComponentWeighting, weight_regularizer
 
 LEARNER, EXPERT = 0, 1
@@ -533,9 +533,6 @@ class MiniBatch(NamedTuple):
     adv_components: jax.Array
     actor_id: jax.Array
     awr_weight: jax.Array
-
-
-SEED_AXES = ("vmap", "map")
 
 
 def make_run_chunk(trainer: Trainer, num_updates: int, num_seeds: int | None = None, seed_axis: str = "vmap"):

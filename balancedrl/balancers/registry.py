@@ -1,0 +1,63 @@
+"""``make(name, **hyper) -> Balancer`` from one table of factories.
+
+Adding a balancer: write its module with a ``make_<name>(**hyper) -> Balancer`` factory, add one line to
+``_FACTORIES`` below, and its tests. Factories are imported lazily so a method's module loads only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Callable
+
+from balancedrl.balancers.base import Balancer
+
+# name -> "module:factory"
+_FACTORIES: dict[str, str] = {
+    "sum": "balancedrl.balancers.scalarization:make_sum",
+    "mean": "balancedrl.balancers.scalarization:make_mean",
+    "fixed": "balancedrl.balancers.scalarization:make_fixed",
+}
+
+
+def register(name: str, factory: str | Callable) -> None:
+    """Add a balancer factory (``"module:function"`` or a callable). A taken name is refused."""
+    if name in _FACTORIES:
+        raise ValueError(f"balancer {name!r} is already registered")
+    _FACTORIES[name] = factory
+
+
+def available() -> tuple[str, ...]:
+    """Registered balancer names."""
+    return tuple(_FACTORIES)
+
+
+def _resolve(entry: str | Callable) -> Callable:
+    if callable(entry):
+        return entry
+    module, fn = entry.split(":")
+    return getattr(importlib.import_module(module), fn)
+
+
+def hyperparameters(name: str) -> dict:
+    """The factory's keyword arguments and their defaults (the reference implementation's own)."""
+    sig = inspect.signature(_resolve(_FACTORIES[_check(name)]))
+    return {p.name: p.default for p in sig.parameters.values() if p.default is not inspect.Parameter.empty}
+
+
+def _check(name: str) -> str:
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown balancer {name!r}; allowed: {', '.join(sorted(_FACTORIES))}")
+    return name
+
+
+def make(name: str, **hyper) -> Balancer:
+    """Build the balancer ``name`` with its hyper-parameters (unknown ones are refused, naming them)."""
+    factory = _resolve(_FACTORIES[_check(name)])
+    allowed = set(inspect.signature(factory).parameters)
+    unknown = sorted(set(hyper) - allowed)
+    if unknown:
+        raise ValueError(
+            f"balancer {name!r} has no hyper-parameter(s) {unknown}; allowed: {sorted(allowed) or 'none'}"
+        )
+    return factory(**hyper)

@@ -6,6 +6,15 @@ The loss library is re-exported here (``import balancedrl as brl; brl.gae(...)``
 """
 
 from balancedrl.advantages import awr_weights, gae, group_normalize, group_sizes
+from balancedrl.balancers.grad_scaling import (
+    GradScaleConfig,
+    GradScaleState,
+    adaptive_weights,
+    balanced_grads,
+    grad_scale_init,
+    grad_scale_update,
+    loss_grad_norms,
+)
 from balancedrl.distributions import (
     categorical_entropy,
     categorical_kl,
@@ -20,15 +29,6 @@ from balancedrl.distributions import (
     squash,
 )
 from balancedrl.entropy import hybrid_entropy_loss, linear_schedule
-from balancedrl.grad_balance import (
-    GradScaleConfig,
-    GradScaleState,
-    adaptive_weights,
-    balanced_grads,
-    grad_scale_init,
-    grad_scale_update,
-    loss_grad_norms,
-)
 from balancedrl.normalization import (
     RewardNormState,
     RunningStats,

@@ -16,13 +16,11 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from balancedrl.masked import masked_mean
+
 __all__ = ["clipped_surrogate", "hybrid_policy_loss", "clipped_value_loss"]
 
 _MAX_LOG_RATIO = 20.0  # log-ratios are clamped to +-20 before exp (no inf; far outside any clip range)
-
-
-def _masked_mean(x, w, axis=None):
-    return jnp.sum(w * x, axis=axis) / jnp.maximum(jnp.sum(w, axis=axis), 1.0)
 
 
 def _surrogate_terms(logp_new, logp_old, advantages, clip_eps):
@@ -46,9 +44,9 @@ def clipped_surrogate(logp_new, logp_old, advantages, clip_eps, mask=None):
     chex.assert_equal_shape([logp_new, w])
     loss, kl, clipped = _surrogate_terms(logp_new, logp_old, advantages, clip_eps)
     ratio = jnp.exp(jnp.clip(logp_new - logp_old, -_MAX_LOG_RATIO, _MAX_LOG_RATIO))
-    metrics = {"approx_kl": _masked_mean(kl, w), "clip_fraction": _masked_mean(clipped, w),
-               "ratio_mean": _masked_mean(ratio, w)}
-    return _masked_mean(loss, w), metrics
+    metrics = {"approx_kl": masked_mean(kl, w), "clip_fraction": masked_mean(clipped, w),
+               "ratio_mean": masked_mean(ratio, w)}
+    return masked_mean(loss, w), metrics
 
 
 def _head_loss(logp_new, logp_old, advantages, node_w, sample_w, clip_eps, joint):
@@ -60,9 +58,9 @@ def _head_loss(logp_new, logp_old, advantages, node_w, sample_w, clip_eps, joint
         loss, kl, clipped = _surrogate_terms(lp_new, lp_old, advantages, clip_eps)
     else:
         loss_n, kl_n, clip_n = _surrogate_terms(logp_new, logp_old, advantages[:, None], clip_eps)
-        loss = _masked_mean(loss_n, node_w, axis=-1)
-        kl = _masked_mean(kl_n, node_w, axis=-1)
-        clipped = _masked_mean(clip_n, node_w, axis=-1)
+        loss = masked_mean(loss_n, node_w, axis=-1)
+        kl = masked_mean(kl_n, node_w, axis=-1)
+        clipped = masked_mean(clip_n, node_w, axis=-1)
     # A sample without any counted node contributes 0 (and still counts in the batch denominator).
     w = sample_w * has_node
     denom = jnp.maximum(jnp.sum(sample_w), 1.0)

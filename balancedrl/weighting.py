@@ -25,20 +25,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from balancedrl.masked import masked_mean_std
+
 __all__ = ["ComponentWeighting", "weight_regularizer", "num_weighting_params"]
-
-
-def _masked_mean_std(x, w, eps):
-    # Shift by a masked-in member first (a constant for the gradient): the mean is shift-invariant and
-    # the centred values of a constant batch become exactly 0 (no 1-ulp noise blown up by 1 / eps).
-    shift = jax.lax.stop_gradient(jnp.max(jnp.where(w > 0, x, -jnp.inf)))
-    shift = jnp.where(jnp.isfinite(shift), shift, 0.0)
-    n = jnp.maximum(jnp.sum(w), 1.0)
-    mean = shift + jnp.sum(w * (x - shift)) / n
-    var = jnp.sum(w * (x - mean) ** 2) / n
-    pos = var > 0
-    std = jnp.where(pos, jnp.sqrt(jnp.where(pos, var, 1.0)), 0.0)  # safe sqrt: finite grads at var=0
-    return mean, std
 
 
 class ComponentWeighting(nn.Module):
@@ -79,7 +68,7 @@ class ComponentWeighting(nn.Module):
             attention = jnp.ones((c,), jnp.float32)
             final = base
         combined = adv @ final
-        mean, std = _masked_mean_std(combined, w, self.eps)
+        mean, std = masked_mean_std(combined, w)
         combined = jnp.where(w > 0, (combined - mean) / (std + self.eps), 0.0)
         info = {"base_weights": base, "attention_weights": attention, "final_weights": final}
         return combined, info

@@ -39,7 +39,7 @@ from benchmarks.common import (  # noqa: E402
 GS = "trainer.gradient_scaling.enable_adaptive_scaling"
 LW = "trainer.advantage_weighting.enable_learnable_weights"
 AT = "trainer.advantage_weighting.enable_attention_weighting"
-NR = "trainer.gradient_scaling.norm_refresh"
+NR = "trainer.balancer.norm_refresh"
 VARIANTS = {
     "plain": [f"{GS}=false", f"{LW}=false", f"{AT}=false"],
     "grad_scaling": [f"{GS}=true", f"{NR}=minibatch", f"{LW}=false", f"{AT}=false"],

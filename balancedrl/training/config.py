@@ -11,8 +11,11 @@ raises :class:`ConfigError` naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+import sys
+import warnings
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
@@ -89,10 +92,7 @@ class GradientScalingConfig:
     scaling_momentum: float = 0.9
     min_scaling_factor: float = 0.1
     max_scaling_factor: float = 10.0
-    warmup_steps: int = 100  # counted in gradient-norm measurements (see norm_refresh)
-    # "minibatch": measure per-loss gradient norms on every minibatch (the seed); "epoch": on the first
-    # minibatch of each epoch, the other minibatches reuse the EMA weights with one backward pass.
-    norm_refresh: str = "minibatch"
+    warmup_steps: int = 100  # counted in gradient-norm measurements (see trainer.balancer.norm_refresh)
     base_discrete_weight: float = 0.7
     base_continuous_weight: float = 0.3
 
@@ -134,6 +134,21 @@ class ExpertGuidanceConfig:
 
 
 @dataclass
+class BalancerConfig:
+    """How the named losses are balanced (``balancedrl.balancers``; ``docs/architecture.md``)."""
+
+    name: str = "grad_scaling"
+    # Which losses the balancer weighs; the others keep their fixed coefficients.
+    losses: list = field(default_factory=lambda: ["discrete", "continuous"])
+    hyper: dict = field(default_factory=dict)  # the balancer's hyper-parameters (balancers.make)
+    # "minibatch": measure per-loss gradients on every minibatch; "epoch": on the first minibatch of each
+    # epoch, the others reuse the balancer's weights with one backward pass.
+    norm_refresh: str = "epoch"
+    # Also measure per-loss gradient norms and cosines for balancers that need only loss values.
+    log_gradients: bool = False
+
+
+@dataclass
 class TrainerConfig:
     total_timesteps: int = 400_000
     num_steps: int = 64
@@ -153,6 +168,7 @@ class TrainerConfig:
     entropy_regularization: EntropyConfig = field(default_factory=EntropyConfig)
     reward_normalization: RewardNormalizationConfig = field(default_factory=RewardNormalizationConfig)
     expert_guidance: ExpertGuidanceConfig = field(default_factory=ExpertGuidanceConfig)
+    balancer: BalancerConfig = field(default_factory=BalancerConfig)
 
 
 # How the seeds of a run are laid out (run.seed_axis; trainer.make_run_chunk).
@@ -236,7 +252,7 @@ RANGES: dict[str, Any] = {
     "trainer.gradient_scaling.min_scaling_factor": _POS,
     "trainer.gradient_scaling.max_scaling_factor": _POS,
     "trainer.gradient_scaling.warmup_steps": _NONNEG_INT,
-    "trainer.gradient_scaling.norm_refresh": ("minibatch", "epoch"),
+    "trainer.balancer.norm_refresh": ("minibatch", "epoch"),
     "trainer.gradient_scaling.base_discrete_weight": _POS,
     "trainer.gradient_scaling.base_continuous_weight": _POS,
     "trainer.entropy_regularization.entropy_coeff_start": _NONNEG,
@@ -298,6 +314,7 @@ def validate(cfg: Config) -> Config:
             f"config key 'trainer.gradient_scaling.min_scaling_factor' = {gs.min_scaling_factor} must be <= "
             f"max_scaling_factor = {gs.max_scaling_factor}"
         )
+    _validate_balancer(t.balancer)
     ptms = cfg.actor_critic.wsa_config.ptms
     if cfg.actor_critic.use_wsa and not ptms:
         raise ConfigError(
@@ -314,6 +331,37 @@ def validate(cfg: Config) -> Config:
             f"config key 'env.params' = {cfg.env.params!r} must be a mapping of env param overrides"
         )
     return cfg
+
+
+def _validate_balancer(bc) -> None:
+    from balancedrl.balancers import available
+    from balancedrl.training.losses import LOSS_NAMES
+
+    if bc.name not in available():
+        raise ConfigError(
+            f"config key 'trainer.balancer.name' = {bc.name!r} is not allowed; allowed: {_describe(available())}"
+        )
+    losses = bc.losses
+    if not isinstance(losses, list) or not losses or any(n not in LOSS_NAMES for n in losses):
+        raise ConfigError(
+            f"config key 'trainer.balancer.losses' = {losses!r} must be a non-empty list of loss names; "
+            f"allowed names: {_describe(LOSS_NAMES)}"
+        )
+    if len(set(losses)) != len(losses):
+        raise ConfigError(f"config key 'trainer.balancer.losses' = {losses!r} names a loss twice")
+    if not isinstance(bc.hyper, dict):
+        raise ConfigError(f"config key 'trainer.balancer.hyper' = {bc.hyper!r} must be a mapping")
+    import inspect
+
+    from balancedrl.balancers.registry import factory
+
+    allowed = set(inspect.signature(factory(bc.name)).parameters)
+    unknown = sorted(set(bc.hyper) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"config key 'trainer.balancer.hyper' names {unknown}, not hyper-parameters of balancer "
+            f"{bc.name!r}; allowed: {_describe(tuple(sorted(allowed))) if allowed else 'none'}"
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -389,9 +437,34 @@ def _bad(key: str, value: Any, what: str):
     raise ConfigError(f"config key '{key}' = {value!r} must be {what}")
 
 
+# Renamed keys: old dotted name -> new dotted name. The old name still works, with a deprecation message.
+ALIASES = {"trainer.gradient_scaling.norm_refresh": "trainer.balancer.norm_refresh"}
+
+
+def _apply_aliases(data: dict) -> dict:
+    data = copy.deepcopy(data)
+    for old, new in ALIASES.items():
+        *path, leaf = old.split(".")
+        node = data
+        for p in path:
+            node = node.get(p) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        value = node.pop(leaf)
+        warnings.warn(f"config key '{old}' is deprecated; use '{new}'", DeprecationWarning, stacklevel=3)
+        print(f"warning: config key '{old}' is deprecated; use '{new}'", file=sys.stderr)
+        *npath, nleaf = new.split(".")
+        target = data
+        for p in npath:
+            target = target.setdefault(p, {})
+        target.setdefault(nleaf, value)
+    return data
+
+
 def from_dict(data: dict) -> Config:
-    """Build and validate a :class:`Config` from a nested mapping (unknown keys rejected)."""
-    return validate(_from_dict(Config, data or {}, ""))
+    """Build and validate a :class:`Config` from a nested mapping (unknown keys rejected, renamed keys
+    accepted under their old names)."""
+    return validate(_from_dict(Config, _apply_aliases(data or {}), ""))
 
 
 def to_dict(cfg: Config) -> dict:

@@ -32,6 +32,7 @@ TECHNIQUES_OFF = [
     "trainer.entropy_regularization.enable_adaptive_entropy=false",
     "trainer.reward_normalization.enable=false",
     "trainer.expert_guidance.enable=false",
+    "trainer.balancer.log_gradients=false",
     "trainer.vf_clip=0.2",
 ]
 TINY_ROLLOUT = ["trainer.num_steps=8", "trainer.update_epochs=2", "trainer.num_minibatches=2"]
@@ -49,7 +50,7 @@ CASES = {
         DUROTAXIS_TINY
         + TECHNIQUES_ON
         + [
-            "trainer.gradient_scaling.norm_refresh=minibatch",
+            "trainer.balancer.norm_refresh=minibatch",
             "trainer.expert_guidance.enable=true",
             "trainer.expert_guidance.decay_updates=4",
         ],
@@ -57,12 +58,12 @@ CASES = {
     "durotaxis_off": ("experiments/configs/default.yaml", DUROTAXIS_TINY + TECHNIQUES_OFF),
     "cartpole_on": (
         "experiments/configs/cartpole.yaml",
-        MLP_TINY + TECHNIQUES_ON + ["trainer.gradient_scaling.norm_refresh=epoch"],
+        MLP_TINY + TECHNIQUES_ON + ["trainer.balancer.norm_refresh=epoch"],
     ),
     "cartpole_off": ("experiments/configs/cartpole.yaml", MLP_TINY + TECHNIQUES_OFF),
     "platform_on": (
         "experiments/configs/platform.yaml",
-        MLP_TINY + TECHNIQUES_ON + ["trainer.gradient_scaling.norm_refresh=epoch"],
+        MLP_TINY + TECHNIQUES_ON + ["trainer.balancer.norm_refresh=epoch"],
     ),
     "platform_off": ("experiments/configs/platform.yaml", MLP_TINY + TECHNIQUES_OFF),
 }

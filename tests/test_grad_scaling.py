@@ -1,4 +1,4 @@
-"""Tests for balancedrl.grad_balance (adaptive gradient scaling, seed 001)."""
+"""Tests for balancedrl.balancers.grad_scaling (adaptive gradient scaling, seed 001)."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from balancedrl.grad_balance import (
+from balancedrl.balancers.grad_scaling import (
     GradScaleConfig,
     adaptive_weights,
     balanced_grads,

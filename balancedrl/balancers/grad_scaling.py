@@ -1,21 +1,18 @@
-"""Adaptive gradient scaling between N losses (seed 001, generalised from two losses to N).
+"""Adaptive gradient scaling between K losses: the source project's EMA gradient-norm rule, as a balancer.
 
-For losses L_1..L_N with per-loss gradient norms n_i (EMA-smoothed)::
+For losses L_1..L_K with per-loss gradient norms n_k (EMA-smoothed)::
 
-    s_i = clip(target / n_i, min_scale, max_scale)
-    w_i = base_i * s_i / sum_j base_j * s_j            (weights sum to 1)
+    s_k = clip(target / n_k, min_scale, max_scale)
+    w_k = base_k * s_k / sum_j base_j * s_j            (weights sum to 1)
 
-and the update uses sum_i w_i * grad(L_i). What this achieves, honestly (seed README): the effective
-norms are w_i * n_i = base_i * target / Z when no clamp is active (Z = sum_j base_j s_j), so their ratio
-equals the BASE-WEIGHT ratio, not 1:1. Seed 001's example (norms 5.2 / 0.8, base 0.7 / 0.3, target 1)
-gives weights 0.264 / 0.736 and effective norms 5.2 * 0.264 = 1.37 and 0.8 * 0.736 = 0.59, ratio
-2.33 = 0.7 / 0.3 -- the seed's "1.962 / 1.962, 1.00:1" is wrong. The scheme equalises the gradient norms
-up to the base weights, which then set the ratio.
+and the update uses ``sum_k w_k grad L_k``. With no clamp active the effective norms are
+``w_k n_k = base_k target / Z`` (``Z = sum_j base_j s_j``): the rule equalises the gradient norms up to the
+base weights, whose ratio then sets the ratio of the effective norms (``docs/techniques.md`` checks the
+source's worked numbers). Cost: K backward passes from one forward pass (:mod:`.per_loss`).
 
 State is an optax-style ``init`` / ``update`` pair with a ``NamedTuple`` state, so it jits, vmaps and
-checkpoints. :func:`balanced_grads` computes all N per-loss gradients from ONE forward pass
-(``jax.vjp`` vmapped over the identity matrix) and reuses them for the final update, so no extra
-backward pass is needed (the seed's PyTorch code ran a third one).
+checkpoints. :func:`make_grad_scaling` wraps it in the :class:`~balancedrl.balancers.base.Balancer`
+protocol; its base weights are normalised to sum 1 (the one base-weight rule, used in warm-up and after).
 """
 
 from __future__ import annotations
@@ -25,10 +22,14 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import optax
+
+from balancedrl.balancers.base import Balancer, combine, per_loss_norms
+from balancedrl.balancers.per_loss import per_loss_grads
 
 __all__ = [
     "adaptive_weights", "GradScaleConfig", "GradScaleState", "grad_scale_init", "grad_scale_update",
-    "loss_grad_norms", "balanced_grads", "tree_global_norm",
+    "loss_grad_norms", "balanced_grads", "make_grad_scaling",
 ]
 
 
@@ -49,9 +50,9 @@ def adaptive_weights(grad_norms, base_weights, target=1.0, min_scale=0.1, max_sc
 
 
 class GradScaleConfig(NamedTuple):
-    """Seed 001 settings (all may be pytree leaves, so a sweep can vmap over them).
+    """Adaptive gradient scaling settings (all may be pytree leaves, so a sweep can vmap over them).
 
-    base_weights: ``[N]`` relative importance of the losses (seed: 0.7 discrete / 0.3 continuous).
+    base_weights: ``[N]`` relative importance of the losses (source project: 0.7 discrete / 0.3 continuous).
     target: target gradient norm. momentum: EMA momentum. min_scale / max_scale: clamp on the scales.
     warmup_steps: number of updates that use the base weights unchanged.
     """
@@ -109,12 +110,6 @@ def grad_scale_update(state, grad_norms, cfg):
     return weights, new_state, metrics
 
 
-def tree_global_norm(tree):
-    """Global L2 norm of a pytree of arrays (sqrt of the sum of squares of all leaves)."""
-    leaves = jax.tree_util.tree_leaves(tree)
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in leaves))
-
-
 def loss_grad_norms(loss_fns, params):
     """Global L2 norm of ``jax.grad(fn)(params)`` for each scalar loss ``fn(params)``: ``[N]``.
 
@@ -122,7 +117,7 @@ def loss_grad_norms(loss_fns, params):
     """
     if len(loss_fns) == 0:
         raise ValueError("loss_grad_norms: loss_fns is empty; pass at least one callable fn(params)")
-    return jnp.stack([tree_global_norm(jax.grad(fn)(params)) for fn in loss_fns])
+    return jnp.stack([optax.tree.norm(jax.grad(fn)(params)) for fn in loss_fns])
 
 
 def balanced_grads(vector_loss_fn, params, state, cfg, *args, has_aux=False):
@@ -130,7 +125,8 @@ def balanced_grads(vector_loss_fn, params, state, cfg, *args, has_aux=False):
 
     ``vector_loss_fn(params, *args)`` returns the vector of the N losses ``[N]`` (and ``aux`` if
     ``has_aux``). One forward pass through ``jax.vjp``; the N per-loss gradients come from
-    ``jax.vmap(vjp_fn)(eye(N))`` (one cotangent basis vector per loss); their global norms update the
+    :func:`~balancedrl.balancers.per_loss.per_loss_grads` (one cotangent basis vector per loss); their global
+    norms update the
     :class:`GradScaleState`; the final gradient reuses them (no extra backward pass). The weights are
     constants for the gradient (``stop_gradient``), so the result equals ``jax.grad`` of
     ``sum_i w_i L_i`` with ``w`` held fixed.
@@ -140,23 +136,47 @@ def balanced_grads(vector_loss_fn, params, state, cfg, *args, has_aux=False):
     ``gradient_scaling_active``. Memory: N copies of the gradient tree.
     """
     fn = lambda p: vector_loss_fn(p, *args)
-    if has_aux:
-        losses, vjp_fn, aux = jax.vjp(fn, params, has_aux=True)
-    else:
-        losses, vjp_fn = jax.vjp(fn, params)
+    losses, per_loss, aux = per_loss_grads(fn, params, has_aux)
     chex.assert_rank(losses, 1)
     n = losses.shape[0]
     if state.ema_norms.shape != (n,):
         raise ValueError(f"balanced_grads: vector_loss_fn returned {n} losses but the GradScaleState tracks "
                          f"{state.ema_norms.shape[0]} (use grad_scale_init({n}))")
-    (per_loss,) = jax.vmap(vjp_fn)(jnp.eye(n, dtype=losses.dtype))
-    sq = sum(jnp.sum(jnp.square(g).reshape(n, -1), axis=1) for g in jax.tree_util.tree_leaves(per_loss))
-    pos = sq > 0
-    norms = jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)
+    norms = per_loss_norms(per_loss)
     weights, new_state, metrics = grad_scale_update(state, jax.lax.stop_gradient(norms), cfg)
-    w = jax.lax.stop_gradient(weights)
-    grads = jax.tree_util.tree_map(lambda g: jnp.tensordot(w.astype(g.dtype), g, axes=1), per_loss)
+    grads = combine(weights, per_loss)
     metrics = dict(metrics, losses=losses, loss_grad_norms=norms)
     if has_aux:
         return grads, new_state, metrics, aux
     return grads, new_state, metrics
+
+
+def make_grad_scaling(
+    base_weights=(0.7, 0.3),
+    target: float = 1.0,
+    momentum: float = 0.9,
+    min_scale: float = 0.1,
+    max_scale: float = 10.0,
+    warmup_steps: int = 100,
+) -> Balancer:
+    """The adaptive gradient-scaling :class:`Balancer`. ``base_weights`` (one per balanced loss, positive)
+    are normalised to sum 1. ``info``: ``weights``, ``scales``, ``ema_norms``, ``gradient_scaling_active``."""
+    base = jnp.asarray(base_weights, jnp.float32)
+    if base.ndim != 1 or not bool(jnp.all(jnp.isfinite(base) & (base > 0))):
+        raise ValueError(
+            f"balancer 'grad_scaling': base_weights = {base_weights!r} must be a 1-D list of positive numbers"
+        )
+    cfg = GradScaleConfig(base / jnp.sum(base), target, momentum, min_scale, max_scale, warmup_steps)
+
+    def init(num_losses, params=None):
+        if num_losses != base.shape[0]:
+            raise ValueError(
+                f"balancer 'grad_scaling' has {base.shape[0]} base weights but balances {num_losses} losses"
+            )
+        return grad_scale_init(num_losses)
+
+    def update(per_loss, losses, state, key):
+        weights, state, info = grad_scale_update(state, per_loss_norms(per_loss), cfg)
+        return combine(weights, per_loss), state, info
+
+    return Balancer("grad_scaling", init, update, requires_grads=True)

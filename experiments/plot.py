@@ -3,9 +3,9 @@
 import argparse
 from pathlib import Path
 
+from balancedrl.training.adapters import make_adapter
 from balancedrl.training.config import load_config
 from balancedrl.training.plots import plot_run
-from balancedrl.types import REWARD_COMPONENTS
 
 
 def main() -> None:
@@ -15,7 +15,7 @@ def main() -> None:
     cfg = load_config(args.run_dir / "config.yaml")
     ac = cfg.actor_critic
     ext = tuple(f"{i}_{q.model_type}" for i, q in enumerate(ac.wsa_config.ptms)) if ac.use_wsa else ()
-    comps = REWARD_COMPONENTS if cfg.env.name == "Durotaxis-v0" else ("total",)
+    comps = make_adapter(cfg.env).component_names
     for path in plot_run(args.run_dir, comps, ext):
         print(path)
 

@@ -17,8 +17,8 @@ from balancedrl import policy as hp
 from balancedrl.envs.goal import Goal
 from balancedrl.envs.platform import Platform
 from balancedrl.training.adapters import make_adapter
+from balancedrl.training.adapters.parameterised import GOAL_REWARD_SCALE
 from balancedrl.training.config import EnvConfig, load_config
-from balancedrl.training.hybrid_adapters import GOAL_REWARD_SCALE
 from balancedrl.training.trainer import make_train
 
 CONFIGS = Path(__file__).resolve().parent.parent / "experiments" / "configs"

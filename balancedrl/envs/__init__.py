@@ -1,8 +1,7 @@
-"""balancedrl environments: Durotaxis-v0 (pure JAX) and a registry ``make(name, **kwargs)``."""
+"""balancedrl environments (pure JAX, gymnax-style) and the one registry: ``make(name, **overrides)``,
+``register(name, env_factory, adapter_factory)`` (:mod:`balancedrl.envs.registry`)."""
 
 from __future__ import annotations
-
-import importlib
 
 from balancedrl.envs.durotaxis import (
     Durotaxis,
@@ -16,49 +15,8 @@ from balancedrl.envs.durotaxis import (
 )
 from balancedrl.envs.expert import expert_action
 from balancedrl.envs.graphs import edge_mask, node_mask, to_graphs_tuple
+from balancedrl.envs.registry import make, register, registered_envs, trainable_envs
 from balancedrl.envs.render import render_frame, write_gif
-
-# name -> (module, class). Platform/Goal live in modules written separately and are imported lazily.
-_REGISTRY = {
-    "Durotaxis-v0": ("balancedrl.envs.durotaxis", "Durotaxis"),
-    "Platform-v0": ("balancedrl.envs.platform", "Platform"),
-    "Goal-v0": ("balancedrl.envs.goal", "Goal"),
-}
-
-
-def registered_envs() -> tuple[str, ...]:
-    """Names accepted by ``make``."""
-    return tuple(_REGISTRY)
-
-
-def make(name: str, **kwargs):
-    """``(env, params)`` for a registered environment; kwargs override fields of ``env.default_params``.
-
-    For Durotaxis-v0, ``max_nodes`` (static) is passed to the constructor and the params alike; with
-    ``max_nodes`` ≠ 64 and no ``overcrowd_nodes`` given, overcrowd_nodes = min(48, ⌊3M/4⌋).
-    """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown environment name {name!r}; known: {', '.join(_REGISTRY)}")
-    module, cls_name = _REGISTRY[name]
-    cls = getattr(importlib.import_module(module), cls_name)
-    if name == "Durotaxis-v0":
-        M = kwargs.pop("max_nodes", 64)
-        env = cls(max_nodes=M)
-        if M != 64 and "overcrowd_nodes" not in kwargs:
-            kwargs["overcrowd_nodes"] = min(48, (3 * M) // 4)  # keep 48/64's room for one step's spawns
-    else:
-        env = cls()
-    params = env.default_params
-    if kwargs:
-        fields = set(getattr(params, "__dataclass_fields__", {}))
-        unknown = sorted(set(kwargs) - fields)
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {unknown} for {name}; allowed: {sorted(fields)}")
-        params = params.replace(**kwargs)
-    if name == "Durotaxis-v0":
-        validate_params(params)
-    return env, params
-
 
 __all__ = [
     "Durotaxis",
@@ -71,10 +29,12 @@ __all__ = [
     "expert_action",
     "make",
     "node_mask",
+    "register",
     "registered_envs",
     "render_frame",
     "state_from_tree",
     "to_graphs_tuple",
+    "trainable_envs",
     "validate_params",
     "write_gif",
 ]

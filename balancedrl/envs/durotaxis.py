@@ -660,3 +660,16 @@ class Durotaxis(environment.Environment):
                 "globals": spaces.Box(0.0, 1.0, (NUM_GLOBAL_FEATURES,), jnp.float32),
             }
         )
+
+
+def make_durotaxis(name: str = "Durotaxis-v0", **overrides):
+    """``(env, params)``: ``max_nodes`` (static) goes to the constructor and the params alike; with
+    ``max_nodes`` != 64 and no ``overcrowd_nodes`` given, ``overcrowd_nodes = min(48, floor(3M/4))`` (keeps
+    48/64's room for one step's spawns). The params are validated."""
+    from balancedrl.envs.registry import with_overrides
+
+    M = overrides.pop("max_nodes", 64)
+    if M != 64 and "overcrowd_nodes" not in overrides:
+        overrides["overcrowd_nodes"] = min(48, (3 * M) // 4)
+    env = Durotaxis(max_nodes=M)
+    return env, validate_params(with_overrides(env.default_params, overrides, name))

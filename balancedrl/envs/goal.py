@@ -344,7 +344,8 @@ class Goal(environment.Environment[GoalState, GoalParams]):
         reward = jnp.where(timeup, -_goal_distance(b), reward)
         term = term | timeup
         new_state = GoalState(p=p, vp=vp, theta_p=th_p, k=k, vk=vk, theta_k=th_k, b=b, vb=vb, time=time)
-        info = {"ticks": ticks, "tick_cap_hit": cap_hit, "time": time}
+        # success: the episode ended with a goal (+50, which only the ball-in-net outcome gives)
+        info = {"ticks": ticks, "tick_cap_hit": cap_hit, "time": time, "success": term & (reward >= 50.0)}
         if trace_len:
             info["trace"] = trace
             info["do"] = do
@@ -475,3 +476,11 @@ def _tick(phys, target, act_noise, goalie_noise, unit_noise: bool):
     # 5. termination and reward
     term, reward = _outcome(k, b)
     return (p, vp, th_p, k, vk, th_k, b, vb), reward, term, code
+
+
+def make_goal(name: str = "Goal-v0", **overrides):
+    """``(env, params)`` with ``overrides`` replacing fields of the default params."""
+    from balancedrl.envs.registry import with_overrides
+
+    env = Goal()
+    return env, with_overrides(env.default_params, overrides, name)

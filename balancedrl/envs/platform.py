@@ -274,7 +274,8 @@ class Platform(environment.Environment[PlatformState, PlatformParams]):
             enemy_dx=phys[5],
             time=state.time + 1,
         )
-        info = {"ticks": ticks, "tick_cap_hit": cap_hit}
+        # success: the right end of platform 3 reached (the episode's return is then 1)
+        info = {"ticks": ticks, "tick_cap_hit": cap_hit, "success": new_state.x >= RIGHT}
         if trace_len:
             info["trace"] = trace
             info["enemy_id"] = eids
@@ -361,3 +362,11 @@ def _tick(phys, k, param, x0, noise):
     term = _terminal(x, y, ex)
     reward = jnp.where(x >= RIGHT, (RIGHT - x0) / RIGHT, (x - x0) / RIGHT)
     return (x, y, vx, vy, ex, edx), reward, term, e + 1
+
+
+def make_platform(name: str = "Platform-v0", **overrides):
+    """``(env, params)`` with ``overrides`` replacing fields of the default params."""
+    from balancedrl.envs.registry import with_overrides
+
+    env = Platform()
+    return env, with_overrides(env.default_params, overrides, name)

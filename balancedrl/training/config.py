@@ -64,7 +64,7 @@ class ActorCriticConfig:
     gnn_layer: str = "sage"
     log_std_init: float = -0.5
     # "mpdqn": the parameterised-action tasks start their parameter means at MP-DQN's fixed linear prior
-    # (training/hybrid_adapters.py); "none" elsewhere.
+    # (training/adapters/parameterised.py); "none" elsewhere.
     param_prior: str = "none"
     use_wsa: bool = False
     wsa_config: WSAConfigSection = field(default_factory=WSAConfigSection)
@@ -220,7 +220,6 @@ _POS_INT = (1, math.inf, True, True)
 _NONNEG_INT = (0, math.inf, True, True)
 
 RANGES: dict[str, Any] = {
-    "env.name": ("Durotaxis-v0", "Platform-v0", "Goal-v0", "CartPole-v1", "Pendulum-v1"),
     "env.num_envs": _POS_INT,
     "actor_critic.hidden_dim": _POS_INT,
     "actor_critic.num_gnn_layers": _NONNEG_INT,
@@ -300,6 +299,9 @@ def _check_range(key: str, value: Any, rng: Any) -> None:
 
 def validate(cfg: Config) -> Config:
     """Check every ranged key and the cross-key constraints; return ``cfg`` unchanged."""
+    from balancedrl.envs.registry import trainable_envs
+
+    _check_range("env.name", cfg.env.name, trainable_envs())
     for key, rng in RANGES.items():
         _check_range(key, get_key(cfg, key), rng)
     t = cfg.trainer

@@ -158,7 +158,7 @@ def run_training(
         from balancedrl.training.plots import plot_run
 
         plot_run(run_dir, trainer.adapter.component_names, ext)
-    if cfg.run.render_gif and trainer.adapter.name == "Durotaxis-v0":
+    if cfg.run.render_gif and trainer.adapter.render_frame is not None:
         render_policy_gif(trainer, seed_slice(runner.params["network"], 0), run_dir / "episode.gif")
     return run_dir
 
@@ -231,14 +231,14 @@ def greedy_policy_fn(trainer: Trainer, net_vars):
 
 def render_policy_gif(trainer: Trainer, net_vars, path: Path, seed: int = 0) -> Path:
     """Roll out one greedy episode and write it as a GIF (rendering is NumPy, off the jitted path)."""
-    from balancedrl.envs import render_frame, write_gif
+    from balancedrl.envs import write_gif
     from balancedrl.envs.render import rollout_states
 
     ad = trainer.adapter
     states = rollout_states(
         ad.env, ad.env_params, greedy_policy_fn(trainer, net_vars), jax.random.PRNGKey(seed)
     )
-    write_gif([render_frame(jax.device_get(s), ad.env_params) for s in states], path)
+    write_gif([ad.render_frame(jax.device_get(s), ad.env_params) for s in states], path)
     return path
 
 

@@ -19,7 +19,8 @@ with ``param_owner``), the parameterised-action convention of H-PPO / P-DQN / MP
 sampled raw ``u ~ N(mean, sigma)`` and squashed ``low + (high - low) (tanh u + 1) / 2`` into the bounds.
 The env action is ``{"discrete": d[0], "continuous": c[0]}`` in physical units.
 
-Success (counted by the trainer and by ``evaluate`` on the step that ends an episode):
+Success (the environments' own ``info["success"]``, counted by the trainer and by ``evaluate`` on the step
+that ends an episode):
 
 * Platform-v0: the player reached the right end, ``x >= 1035``. Since the rewards telescope to
   ``final_x / 1035`` (SPEC §1.9) this is exactly "episode return = 1" (>= 0.99... up to float32 summation
@@ -56,48 +57,17 @@ from typing import Callable
 import jax.numpy as jnp
 import numpy as np
 
-from balancedrl.envs.goal import Goal
-from balancedrl.envs.platform import RIGHT, Platform
-from balancedrl.training.adapters import EnvAdapter
-from balancedrl.training.gymnax_adapters import _mlp_network_factory, _one_slot_mask, apply_param_overrides
+from balancedrl import envs
+from balancedrl.training.adapters.base import EnvAdapter, mlp_network_factory, one_slot_mask
 
-__all__ = [
-    "platform_adapter",
-    "goal_adapter",
-    "ADAPTER_FACTORIES",
-    "PlatformWithOutcome",
-    "GoalWithOutcome",
-    "GOAL_REWARD_SCALE",
-]
+__all__ = ["platform_adapter", "goal_adapter", "GOAL_REWARD_SCALE"]
 
 GOAL_REWARD_SCALE = 1.0 / 50.0  # MP-DQN's reward scaling for Goal-v0 (training signal only)
-
-
-class PlatformWithOutcome(Platform):
-    """Platform-v0 whose step ``info`` also carries ``success``: ``x >= 1035`` after the step (the end of
-    platform 3 reached, episode return 1). Dynamics, observations and rewards are the parent's."""
-
-    def step_env(self, key, state, action, params):
-        obs, new_state, reward, term, info = super().step_env(key, state, action, params)
-        return obs, new_state, reward, term, {**info, "success": new_state.x >= RIGHT}
-
-
-class GoalWithOutcome(Goal):
-    """Goal-v0 whose step ``info`` also carries ``success``: the step ended with a goal (reward +50, which
-    only the ball-in-net outcome gives, SPEC §2.7 step 5). Everything else is the parent's."""
-
-    def step_env(self, key, state, action, params):
-        obs, new_state, reward, term, info = super().step_env(key, state, action, params)
-        return obs, new_state, reward, term, {**info, "success": term & (reward >= 50.0)}
 
 
 def _to_env_action(d, c):
     """One slot -> the env's dict action: ``discrete`` scalar, ``continuous [P]`` (physical units)."""
     return {"discrete": d[0], "continuous": c[0]}
-
-
-def _success(info):
-    return jnp.asarray(info["success"], bool)
 
 
 def _scaled(values, low, high) -> np.ndarray:
@@ -119,11 +89,9 @@ def _goal_mpdqn_prior(env) -> tuple[np.ndarray, np.ndarray]:
     return w, np.array([-0.375, 0.0, shoot, -shoot])
 
 
-def _one_slot_hybrid_adapter(
-    name: str, env, env_cfg, reward_scale: float, mpdqn_prior: Callable
-) -> EnvAdapter:
+def _one_slot_hybrid_adapter(name: str, env_cfg, reward_scale: float, mpdqn_prior: Callable) -> EnvAdapter:
     """One slot, 3 discrete actions, the env's ``param_owner`` and bounds, reward ``total`` x ``reward_scale``."""
-    params = apply_param_overrides(env.default_params, env_cfg.params, name)
+    env, params = envs.make(name, **dict(env_cfg.params))
     num_params = len(env.param_owner)
     return EnvAdapter(
         name=name,
@@ -136,24 +104,21 @@ def _one_slot_hybrid_adapter(
         cont_low=np.asarray(env.param_low, np.float32),
         cont_high=np.asarray(env.param_high, np.float32),
         component_names=("total",),
-        slot_mask=_one_slot_mask,
+        slot_mask=one_slot_mask,
         to_env_action=_to_env_action,
         reward_components=lambda reward, info: jnp.reshape(reward * reward_scale, (1,)).astype(jnp.float32),
-        success=_success,
-        make_network=_mlp_network_factory(3, num_params, {"mpdqn": mpdqn_prior(env)}),
+        success=lambda info: jnp.asarray(info["success"], bool),
+        make_network=mlp_network_factory(3, num_params, {"mpdqn": mpdqn_prior(env)}),
         expert=None,
     )
 
 
 def platform_adapter(env_cfg) -> EnvAdapter:
     """Platform-v0: A = 3 (run, hop, leap), P = 3, ``param_owner = (0, 1, 2)``; success = end reached."""
-    return _one_slot_hybrid_adapter("Platform-v0", PlatformWithOutcome(), env_cfg, 1.0, _platform_mpdqn_prior)
+    return _one_slot_hybrid_adapter("Platform-v0", env_cfg, 1.0, _platform_mpdqn_prior)
 
 
 def goal_adapter(env_cfg) -> EnvAdapter:
     """Goal-v0: A = 3 (kick-to, shoot low, shoot high), P = 4, ``param_owner = (0, 0, 1, 2)``;
     success = scored; training reward = reward / 50."""
-    return _one_slot_hybrid_adapter("Goal-v0", GoalWithOutcome(), env_cfg, GOAL_REWARD_SCALE, _goal_mpdqn_prior)
-
-
-ADAPTER_FACTORIES: dict[str, Callable] = {"Platform-v0": platform_adapter, "Goal-v0": goal_adapter}
+    return _one_slot_hybrid_adapter("Goal-v0", env_cfg, GOAL_REWARD_SCALE, _goal_mpdqn_prior)

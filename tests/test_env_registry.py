@@ -1,0 +1,74 @@
+"""The one environment registry: names, lazy factories, refusals, and a gymnax task trained through it
+with no code of its own (Acrobot-v1, MountainCarContinuous-v0: one ``register`` line each)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from balancedrl import envs
+from balancedrl.envs import registry
+from balancedrl.training.adapters import make_adapter
+from balancedrl.training.config import ConfigError, load_config
+from balancedrl.training.trainer import make_run_chunk, make_train
+
+
+def test_names_come_from_one_place():
+    names = set(envs.registered_envs())
+    assert {"Durotaxis-v0", "Platform-v0", "Goal-v0", "CartPole-v1", "Pendulum-v1", "Acrobot-v1"} <= names
+    assert set(envs.trainable_envs()) <= names
+
+
+def test_duplicates_unknown_names_and_bad_factories_are_refused():
+    with pytest.raises(ValueError, match="already registered"):
+        envs.register("Platform-v0", "balancedrl.envs.platform:make_platform")
+    with pytest.raises(ValueError, match="unknown environment name 'Nope-v0'; known: .*Durotaxis-v0"):
+        envs.make("Nope-v0")
+    with pytest.raises(ValueError, match="module:function"):
+        registry.resolve("not_a_factory")
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['bogus'\] for Platform-v0"):
+        envs.make("Platform-v0", bogus=1)
+    with pytest.raises(ConfigError, match="'env.name' = 'Nope-v0' is not allowed; allowed: .*Acrobot-v1"):
+        load_config(None, ["env.name=Nope-v0"])
+
+
+def test_an_environment_without_adapter_can_be_made_but_not_trained():
+    name = "Platform-NoAdapter-test"
+    registry.register(name, "balancedrl.envs.platform:make_platform")
+    try:
+        env, params = envs.make(name)
+        assert params.max_steps_in_episode == envs.make("Platform-v0")[1].max_steps_in_episode
+        assert name not in envs.trainable_envs()
+        cfg = load_config(None).env
+        cfg.name = name
+        with pytest.raises(ValueError, match="has no trainer adapter"):
+            make_adapter(cfg)
+    finally:
+        registry._SPECS.pop(name)
+
+
+@pytest.mark.parametrize(
+    "name,discrete,continuous", [("Acrobot-v1", 3, 0), ("MountainCarContinuous-v0", 1, 1), ("Pendulum-v1", 1, 1)]
+)
+def test_generic_gymnax_adapter_reads_the_action_space(name, discrete, continuous):
+    ad = make_adapter(load_config("experiments/configs/cartpole.yaml", [f"env.name={name}"]).env)
+    assert (ad.num_discrete, ad.num_continuous) == (discrete, continuous)
+    assert ad.param_owner == (-1,) * continuous
+    if continuous:
+        space = ad.env.action_space(ad.env_params)
+        np.testing.assert_allclose(ad.cont_low, np.broadcast_to(space.low, (continuous,)))
+        np.testing.assert_allclose(ad.cont_high, np.broadcast_to(space.high, (continuous,)))
+
+
+def test_acrobot_trains_through_the_registry():
+    cfg = load_config(
+        "experiments/configs/cartpole.yaml",
+        ["env.name=Acrobot-v1", "env.num_envs=4", "actor_critic.hidden_dim=8", "trainer.num_steps=8",
+         "trainer.total_timesteps=64"],
+    )
+    trainer = make_train(cfg)
+    runner = jax.jit(trainer.init)(jax.random.PRNGKey(0))
+    _, m = make_run_chunk(trainer, 2)(runner)
+    m = jax.device_get(m)
+    assert np.all(np.isfinite(m["total_loss"])) and np.all(m["reward_components_mean"] == -1.0)

@@ -18,7 +18,8 @@ lambda)`` (``lambda`` the Newton decrement) from ``b = 1`` keep ``b > 0`` withou
 relative residual ``||C b - 1/b|| / ||1/b||`` below 1e-5 (float32) on every reference case where a solution
 exists. A zero gradient takes no part in the bargaining (its weight is 1 before the clip; it contributes
 nothing). Where no solution exists (``C`` singular, e.g. exactly opposed gradients) ``f`` is unbounded and
-``b`` grows along the null direction, where ``J^T alpha`` does not move: the output stays finite.
+``b`` grows along the null direction (capped at ``B_MAX = 1e4``), where ``J^T alpha`` does not move: the
+output stays finite and near zero (for exactly opposed rows, no step improves every loss).
 
 Versus TorchJD, first call: equal (``1e-4`` absolute on the unit-norm output, float32) wherever TorchJD's
 iterations reach the bargaining solution. TorchJD does not reach it when ECOS reports the first sub-problem
@@ -40,10 +41,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from balancedrl.balancers.base import Balancer, gramian_balancer
+from balancedrl.balancers.base import Balancer, combine, gramian
 from balancedrl.balancers.small_linalg import spd_solve
 
 __all__ = ["NashMTLState", "make_nash_mtl", "nash_bargaining_weights"]
+
+B_MAX = 1e4  # bound on the scale-free weights b_k = alpha_k ||g_k||
 
 
 class NashMTLState(NamedTuple):
@@ -69,7 +72,9 @@ def nash_bargaining_weights(G: jax.Array, iters: int = 20) -> tuple[jax.Array, j
         H = C + jnp.diag(1.0 / (b * b))
         step = spd_solve(H, grad)
         decrement = jnp.sqrt(jnp.maximum(jnp.dot(step, grad), 0.0))
-        return b - step / (1.0 + decrement)
+        # The cap only binds where no solution exists (C singular): there f is unbounded and b would grow
+        # without end; genuine solutions have b <= 1/sqrt(1 + min eig C) ~ 3e3 in float32.
+        return jnp.minimum(b - step / (1.0 + decrement), B_MAX)
 
     b = jax.lax.fori_loop(0, iters, newton, jnp.ones((k,), G.dtype))
     # Plain sums rather than jnp.linalg (LAPACK-free module).
@@ -91,18 +96,26 @@ def make_nash_mtl(max_norm: float = 1.0, update_weights_every: int = 1, optim_ni
     def init(num_losses, params=None):
         return NashMTLState(step=jnp.zeros((), jnp.int32), alpha=jnp.ones((num_losses,), jnp.float32))
 
-    def weighting(G, losses, state, key):
+    def update(per_loss_grads, losses, state, key):
+        G = gramian(per_loss_grads)
         refresh = (state.step % update_weights_every) == 0
         alpha, residual = jax.lax.cond(
             refresh,
             lambda: nash_bargaining_weights(G, optim_niter),
             lambda: (state.alpha.astype(G.dtype), jnp.zeros((), G.dtype)),
         )
+        grads = combine(alpha, per_loss_grads)
         w = alpha
         if max_norm > 0:
-            norm = jnp.sqrt(jnp.maximum(alpha @ G @ alpha, 0.0))
-            w = jnp.where(norm > max_norm, alpha / jnp.where(norm > 0, norm, 1.0) * max_norm, alpha)
+            # The norm of the combined vector itself (as TorchJD), not sqrt(alpha^T G alpha): the latter
+            # cancels catastrophically when alpha is large along a null direction of G (opposed gradients).
+            norm = jnp.sqrt(
+                sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree_util.tree_leaves(grads))
+            )
+            factor = jnp.where(norm > max_norm, max_norm / jnp.where(norm > 0, norm, 1.0), 1.0)
+            w = alpha * factor
+            grads = jax.tree_util.tree_map(lambda x: x * factor.astype(x.dtype), grads)
         new_state = NashMTLState(step=state.step + 1, alpha=alpha.astype(state.alpha.dtype))
-        return w, new_state, {"nash_residual": residual}
+        return grads, new_state, {"weights": w, "nash_residual": residual}
 
-    return gramian_balancer("nash_mtl", weighting, init=init)
+    return Balancer("nash_mtl", init, update, requires_grads=True)

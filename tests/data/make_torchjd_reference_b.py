@@ -91,11 +91,37 @@ def main() -> None:
             "converged": bool(np.isfinite(resid) and resid < 1e-5),
         }
         records.append(rec)
+    # Non-default hyper-parameters on a few cases: preference vectors and AlignedMTL's other scale modes
+    # (K = 4, and K = 3 for the median, whose even and odd counts differ).
+    variants = []
+    for name, J_np in cases():
+        if not name.startswith(("random", "conflict", "misscaled")) or name.endswith("k2"):
+            continue
+        J = torch.tensor(J_np, dtype=torch.float64)
+        k = J.shape[0]
+        pref = torch.linspace(0.5, 2.0, k, dtype=torch.float64)
+        aggs = {
+            "upgrad": ({"pref_vector": pref.tolist()}, UPGrad(pref_vector=pref)),
+            "dualproj": ({"pref_vector": pref.tolist()}, DualProj(pref_vector=pref)),
+            "aligned_mtl": ({"pref_vector": pref.tolist()}, AlignedMTL(pref_vector=pref.to(torch.float32))),
+        }
+        for mode in ("median", "rmse"):
+            aggs[f"aligned_mtl/{mode}"] = ({"scale_mode": mode}, AlignedMTL(scale_mode=mode))
+        if k == 3:
+            aggs = {"aligned_mtl/median": aggs["aligned_mtl/median"]}
+        J32 = J.to(torch.float32)
+        for key, (hyper, agg) in aggs.items():
+            # AlignedMTL in float32 (its rank cut depends on the dtype; see above), the QPs in float64.
+            X = J32 if key.startswith("aligned_mtl") else J
+            variants.append(
+                {"case": name, "method": key.split("/")[0], "hyper": hyper, "output": agg(X).tolist()}
+            )
     doc = {
         "source": f"torchjd {torchjd.__version__ if hasattr(torchjd, '__version__') else '0.18.0'}, torch {torch.__version__}",
         "script": "tests/data/make_torchjd_reference_b.py",
         "dtype": "float64 evaluation of float32-rounded Jacobians",
         "cases": records,
+        "variants": variants,
     }
     OUT.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {OUT} ({len(records)} cases)")

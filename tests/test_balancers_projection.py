@@ -182,6 +182,21 @@ def test_nash_mtl_state_is_a_pytree_and_reuses_weights_between_refreshes():
     )
 
 
+@pytest.mark.parametrize("sequence", REF["nash_sequences"], ids=lambda s: str(s["hyper"]))
+def test_nash_mtl_sequence_of_calls_matches_torchjd(sequence):
+    """Four calls on one state (TorchJD warm-starts from its last alpha; with update_weights_every = 2 it
+    reuses that alpha, clipped against the new Jacobian, on every other call)."""
+    b = balancers.make("nash_mtl", **sequence["hyper"])
+    update = _UPDATES["nash_mtl"] if not sequence["hyper"] else jax.jit(b.update)
+    state = b.init(3, None)
+    for i, step in enumerate(sequence["steps"]):
+        out, state, info = update(jnp.asarray(step["jacobian"], jnp.float32), jnp.zeros(3), state, KEY)
+        np.testing.assert_allclose(
+            np.asarray(out), step["output"], rtol=0, atol=NASH_ATOL, err_msg=f"call {i}"
+        )
+    assert int(state.step) == len(sequence["steps"])
+
+
 def test_max_norm_zero_disables_the_clip():
     b = balancers.make("nash_mtl", max_norm=0.0)
     J = jnp.asarray(CASES["random_k4"]["jacobian"], jnp.float32)

@@ -27,7 +27,8 @@ def spd_solve(A: jax.Array, b: jax.Array) -> jax.Array:
     """Solve ``A x = b`` for symmetric positive definite ``A`` (``[..., K, K]``), ``b`` ``[..., K]``.
 
     Cholesky without pivoting (stable for SPD matrices); a non-positive pivot (a singular or indefinite
-    ``A``) is replaced by the smallest normal number so the result stays finite rather than NaN.
+    ``A``) is replaced by the smallest normal number rather than taking the square root of a negative (the
+    result is then huge, not meaningful: callers pass positive definite matrices).
     Batch dimensions broadcast between ``A`` and ``b``.
     """
     k = A.shape[-1]

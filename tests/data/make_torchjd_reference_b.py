@@ -116,12 +116,26 @@ def main() -> None:
             variants.append(
                 {"case": name, "method": key.split("/")[0], "hyper": hyper, "output": agg(X).tolist()}
             )
+    # NashMTL is stateful: a sequence of calls on one instance (it warm-starts from its previous alpha and,
+    # with update_weights_every = 2, reuses it on every other call).
+    rng = np.random.default_rng(7)
+    sequences = []
+    for hyper in ({}, {"update_weights_every": 2}):
+        nash = NashMTL(n_tasks=3, **hyper)
+        steps = []
+        for _ in range(4):
+            J_np = rng.normal(size=(3, DIM)).astype(np.float32).astype(np.float64)
+            J = torch.tensor(J_np)
+            w = nash.weighting(J)
+            steps.append({"jacobian": J_np.tolist(), "output": (w @ J).tolist(), "weights": w.tolist()})
+        sequences.append({"hyper": hyper, "steps": steps})
     doc = {
         "source": f"torchjd {torchjd.__version__ if hasattr(torchjd, '__version__') else '0.18.0'}, torch {torch.__version__}",
         "script": "tests/data/make_torchjd_reference_b.py",
         "dtype": "float64 evaluation of float32-rounded Jacobians",
         "cases": records,
         "variants": variants,
+        "nash_sequences": sequences,
     }
     OUT.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {OUT} ({len(records)} cases)")

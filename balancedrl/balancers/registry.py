@@ -18,6 +18,10 @@ _FACTORIES: dict[str, str] = {
     "mean": "balancedrl.balancers.scalarization:make_mean",
     "fixed": "balancedrl.balancers.scalarization:make_fixed",
     "grad_scaling": "balancedrl.balancers.grad_scaling:make_grad_scaling",
+    "upgrad": "balancedrl.balancers.upgrad:make_upgrad",
+    "dualproj": "balancedrl.balancers.upgrad:make_dualproj",
+    "aligned_mtl": "balancedrl.balancers.aligned_mtl:make_aligned_mtl",
+    "nash_mtl": "balancedrl.balancers.nash_mtl:make_nash_mtl",
 }
 
 

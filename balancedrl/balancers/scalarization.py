@@ -19,7 +19,8 @@ def make_sum() -> Balancer:
 
 def make_mean() -> Balancer:
     return loss_balancer(
-        "mean", lambda losses, state, key: (jnp.full(losses.shape, 1.0 / losses.shape[0], jnp.float32), state, {})
+        "mean",
+        lambda losses, state, key: (jnp.full(losses.shape, 1.0 / losses.shape[0], jnp.float32), state, {}),
     )
 
 

@@ -17,6 +17,10 @@ _FACTORIES: dict[str, str] = {
     "sum": "balancedrl.balancers.scalarization:make_sum",
     "mean": "balancedrl.balancers.scalarization:make_mean",
     "fixed": "balancedrl.balancers.scalarization:make_fixed",
+    "famo": "balancedrl.balancers.famo:make_famo",
+    "db_mtl": "balancedrl.balancers.db_mtl:make_db_mtl",
+    "gradnorm": "balancedrl.balancers.gradnorm:make_gradnorm",
+    "uncertainty": "balancedrl.balancers.uncertainty:make_uncertainty",
 }
 
 

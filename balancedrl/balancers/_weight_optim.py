@@ -26,7 +26,9 @@ def adam_step(opt: optax.GradientTransformation, grad, opt_state, params, active
     updates, new_state = opt.update(grad, opt_state, params)
     new_params = optax.apply_updates(params, updates)
     pick = lambda new, old: jnp.where(active, new, old)  # noqa: E731
-    return jax.tree_util.tree_map(pick, new_params, params), jax.tree_util.tree_map(pick, new_state, opt_state)
+    return jax.tree_util.tree_map(pick, new_params, params), jax.tree_util.tree_map(
+        pick, new_state, opt_state
+    )
 
 
 def check_hyper(name: str, key: str, value, allowed: str, ok: Callable[[float], bool]) -> None:

@@ -43,7 +43,9 @@ def make_db_mtl(beta: float = 0.9, beta_sigma: float = 0.0) -> Balancer:
 
     def init(num_losses, params=None):
         if params is None:
-            raise ValueError("balancer 'db_mtl' needs params at init (its gradient buffer has their shapes), got None")
+            raise ValueError(
+                "balancer 'db_mtl' needs params at init (its gradient buffer has their shapes), got None"
+            )
         buf = jax.tree_util.tree_map(lambda p: jnp.zeros((num_losses,) + jnp.shape(p), jnp.float32), params)
         return DBMTLState(buf, jnp.zeros((), jnp.int32))
 
@@ -51,6 +53,9 @@ def make_db_mtl(beta: float = 0.9, beta_sigma: float = 0.0) -> Balancer:
         if per_loss_grads is None:
             raise ValueError("balancer 'db_mtl' needs per_loss_grads (requires_grads is True), got None")
         losses = jax.lax.stop_gradient(jnp.asarray(losses, jnp.float32))
+        k = jax.tree_util.tree_leaves(state.buffer)[0].shape[0]
+        if losses.shape != (k,):
+            raise ValueError(f"balancer 'db_mtl' was initialised for {k} losses, got {losses.shape}")
         inv = 1.0 / (jnp.maximum(losses, 0.0) + 1e-8)
         step = state.step + 1
         coef = beta / step.astype(jnp.float32) ** beta_sigma

@@ -71,7 +71,9 @@ def make_famo(gamma: float = 0.01, w_lr: float = 0.025, max_norm: float = 1.0) -
     def update(per_loss_grads, losses, state, key):
         losses = jax.lax.stop_gradient(jnp.asarray(losses, jnp.float32))
         if losses.shape != state.logits.shape:
-            raise ValueError(f"balancer 'famo' was initialised for {state.logits.shape[0]} losses, got {losses.shape}")
+            raise ValueError(
+                f"balancer 'famo' was initialised for {state.logits.shape[0]} losses, got {losses.shape}"
+            )
         # The reference's update(curr_loss), delayed to this call (see the module docstring).
         delta = _log_gap(state.prev_losses) - _log_gap(losses)
         z = jax.nn.softmax(state.logits)

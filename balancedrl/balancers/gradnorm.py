@@ -41,15 +41,18 @@ class GradNormState(NamedTuple):
     count: jax.Array  # int32, calls so far
 
 
-def make_gradnorm(alpha: float = 1.5, lr: float = 1e-4, weight_decay: float = 1e-5, warmup_steps: int = 1) -> Balancer:
+def make_gradnorm(
+    alpha: float = 1.5, lr: float = 1e-4, weight_decay: float = 1e-5, warmup_steps: int = 1
+) -> Balancer:
     """GradNorm with LibMTL's defaults; see the module docstring."""
     check_hyper("gradnorm", "alpha", alpha, "a finite number >= 0", lambda v: v >= 0)
     check_hyper("gradnorm", "lr", lr, "a finite number > 0", lambda v: v > 0)
+    check_hyper("gradnorm", "weight_decay", weight_decay, "a finite number >= 0", lambda v: v >= 0)
     check_hyper(
-        "gradnorm", "weight_decay", weight_decay, "a finite number >= 0", lambda v: v >= 0
-    )
-    check_hyper(
-        "gradnorm", "warmup_steps", warmup_steps, "an integer >= 1",
+        "gradnorm",
+        "warmup_steps",
+        warmup_steps,
+        "an integer >= 1",
         lambda v: isinstance(warmup_steps, int) and v >= 1,
     )
     opt = torch_adam(float(lr), float(weight_decay))

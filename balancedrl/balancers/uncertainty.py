@@ -34,7 +34,10 @@ def make_uncertainty(lr: float = 1e-4, weight_decay: float = 1e-5, init_log_var:
     """Uncertainty weighting with LibMTL's defaults; see the module docstring."""
     check_hyper("uncertainty", "lr", lr, "a finite number > 0", lambda v: v > 0)
     check_hyper(
-        "uncertainty", "weight_decay", weight_decay, "a finite number >= 0",
+        "uncertainty",
+        "weight_decay",
+        weight_decay,
+        "a finite number >= 0",
         lambda v: v >= 0,
     )
     check_hyper("uncertainty", "init_log_var", init_log_var, "a finite number", lambda v: True)

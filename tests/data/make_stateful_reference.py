@@ -60,7 +60,9 @@ def _libmtl_classes(root: Path):
         sys.modules[pkg] = m
     w = root / "LibMTL" / "weighting"
     _load("LibMTL.weighting.abstract_weighting", w / "abstract_weighting.py")
-    return {n: getattr(_load(f"LibMTL.weighting.{n}", w / f"{n}.py"), n) for n in ("DB_MTL", "GradNorm", "UW")}
+    return {
+        n: getattr(_load(f"LibMTL.weighting.{n}", w / f"{n}.py"), n) for n in ("DB_MTL", "GradNorm", "UW")
+    }
 
 
 def _sequences(rng: np.random.Generator):
@@ -163,9 +165,7 @@ def run_gradnorm(GradNorm, losses, jac, hyper):
         scale = m.loss_scale.detach().clone()
         w = m.backward(L, alpha=hyper["alpha"])
         opt.step()
-        steps.append(
-            {"loss_scale": _as_list(scale), "weights": _as_list(w), "grads": _as_list(m.theta.grad)}
-        )
+        steps.append({"loss_scale": _as_list(scale), "weights": _as_list(w), "grads": _as_list(m.theta.grad)})
     return steps
 
 
@@ -180,9 +180,7 @@ def run_uw(UW, losses, jac, hyper):
         scale = m.loss_scale.detach().clone()
         w = m.backward(L)
         opt.step()
-        steps.append(
-            {"loss_scale": _as_list(scale), "weights": _as_list(w), "grads": _as_list(m.theta.grad)}
-        )
+        steps.append({"loss_scale": _as_list(scale), "weights": _as_list(w), "grads": _as_list(m.theta.grad)})
     return steps
 
 
@@ -198,7 +196,10 @@ def main():
     methods = {
         "famo": (
             lambda l, J, h: run_famo(FAMO, l, J, h),
-            [{"gamma": 0.01, "w_lr": 0.025, "max_norm": 1.0}, {"gamma": 0.01, "w_lr": 0.025, "max_norm": 0.0}],
+            [
+                {"gamma": 0.01, "w_lr": 0.025, "max_norm": 1.0},
+                {"gamma": 0.01, "w_lr": 0.025, "max_norm": 0.0},
+            ],
         ),
         "db_mtl": (
             lambda l, J, h: run_db_mtl(lib["DB_MTL"], l, J, h),

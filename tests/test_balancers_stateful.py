@@ -91,7 +91,7 @@ def test_reference_sequences(name):
         _close(grads, [s["grads"] for s in ref_steps])
         if name == "famo":
             # the logits used at step t (after the delayed update from step t-1's losses)
-            _close([p.logits for p in post], [s["logits"] for s in ref_steps], rtol=1e-4, rel_atol=1e-4)
+            _close([p.logits for p in post], [s["logits"] for s in ref_steps], rtol=1e-4, rel_atol=5e-5)
         elif name == "db_mtl":
             _close([_flat(p.buffer) for p in post], [s["buffer"] for s in ref_steps])
         else:

@@ -22,6 +22,10 @@ _FACTORIES: dict[str, str] = {
     "dualproj": "balancedrl.balancers.upgrad:make_dualproj",
     "aligned_mtl": "balancedrl.balancers.aligned_mtl:make_aligned_mtl",
     "nash_mtl": "balancedrl.balancers.nash_mtl:make_nash_mtl",
+    "famo": "balancedrl.balancers.famo:make_famo",
+    "db_mtl": "balancedrl.balancers.db_mtl:make_db_mtl",
+    "gradnorm": "balancedrl.balancers.gradnorm:make_gradnorm",
+    "uncertainty": "balancedrl.balancers.uncertainty:make_uncertainty",
 }
 
 

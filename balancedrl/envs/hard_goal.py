@@ -121,7 +121,13 @@ class HardGoal(Goal):
     def _with_mapping(self, run, action):
         g, cont, u, env_p = self.goal_action(action)
         obs, state, reward, term, info = run({"discrete": g, "continuous": cont})
-        info = {**info, "success": term & (reward == SUCCESS_REWARD), "goal_action": g, "u": u, "env_p": env_p}
+        info = {
+            **info,
+            "success": term & (reward == SUCCESS_REWARD),
+            "goal_action": g,
+            "u": u,
+            "env_p": env_p,
+        }
         return obs, state, reward, term, info
 
     def step_env(

@@ -67,7 +67,9 @@ def actuator_tables(n: int) -> dict[str, Any]:
     tail from 0.0, and ``raw = tail + (even + odd)``. A plain left-to-right sum is off by <= 3.3e-16.
     """
     if not isinstance(n, (int, np.integer)) or not MIN_ACTUATORS <= n <= MAX_ACTUATORS:
-        raise ValueError(f"n (number of actuators) must be an int in [{MIN_ACTUATORS}, {MAX_ACTUATORS}], got {n!r}")
+        raise ValueError(
+            f"n (number of actuators) must be an int in [{MIN_ACTUATORS}, {MAX_ACTUATORS}], got {n!r}"
+        )
     x = np.linspace(0.0, 2.0 * np.pi, n + 1)[:n]
     movement = np.stack([np.around(np.cos(x), 3), np.around(np.sin(x), 3)], axis=1)
     q = actuator_bits(n)[:, :, None] * movement[None, :, :]  # [A, n, 2], products exact (bits are 0/1)
@@ -188,7 +190,9 @@ class HardMove(environment.Environment[HardMoveState, HardMoveParams]):
         """``[x, y, v_x, v_y, l_x, l_y]``."""
         return jnp.concatenate([state.pos, state.vel, state.target])
 
-    def get_obs(self, state: HardMoveState, params: HardMoveParams | None = None, key: Any = None) -> jax.Array:
+    def get_obs(
+        self, state: HardMoveState, params: HardMoveParams | None = None, key: Any = None
+    ) -> jax.Array:
         return point_obs(state)
 
     def step_env(

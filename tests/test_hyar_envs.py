@@ -216,7 +216,7 @@ def _hard_goal_replay(env, arrays, reset_first: bool):
     return jax.tree.map(np.asarray, jax.jit(all_steps)(*args))
 
 
-def _check_hard_goal(out, steps, atol_obs, atol_trace, atol_r, values: bool = True):
+def _check_hard_goal(out, steps, atol_obs, atol_trace, atol_r):
     obs, state, r, term, info, _ = out
     for i, (ep, j, s) in enumerate(steps):
         k = s["k"]
@@ -228,8 +228,6 @@ def _check_hard_goal(out, steps, atol_obs, atol_trace, atol_r, values: bool = Tr
         last = j == len(ep["steps"]) - 1
         assert bool(info["success"][i]) == (last and ep["success"]), where
         assert not info["tick_cap_hit"][i]
-        if not values:
-            continue
         np.testing.assert_allclose(obs[i], s["obs"], rtol=0, atol=atol_obs, err_msg=where)
         np.testing.assert_allclose(state[i], s["state"], rtol=0, atol=atol_trace, err_msg=where)
         if k:
@@ -259,10 +257,11 @@ def test_hard_goal_replay_float64_all_steps_and_reset(hard_goal_ref):
 
 def test_hard_goal_replay_float32_discrete_outcomes(hard_goal_ref):
     """float32 (first steps from the port's own reset, as Goal-v0's float32 test): identical tick counts,
-    tick letters, done, time, Goal action and success on every step."""
+    tick letters, done, time, Goal action and success on every step; values within 2e-3 (obs, u, env_p)
+    and 1e-2 (states, tick traces, rewards)."""
     _, arrays, steps = hard_goal_ref
     out = _hard_goal_replay(HardGoal(), arrays, reset_first=True)
-    _check_hard_goal(out, steps, atol_obs=0, atol_trace=0, atol_r=0, values=False)
+    _check_hard_goal(out, steps, atol_obs=2e-3, atol_trace=1e-2, atol_r=1e-2)
 
 
 def test_hard_goal_action_mapping():

@@ -165,6 +165,11 @@ def test_point_envs_replay_float32_discrete_outcomes():
 # ---------------------------------------------------------------------- Hard Goal (Goal-v0 physics, per-step replay)
 @pytest.fixture(scope="module")
 def hard_goal_ref():
+    return _hard_goal_arrays()
+
+
+def _hard_goal_arrays():
+    """Per-step replay inputs: previous raw state and step counter, action, draws padded to N_PAD."""
     data = _load("hard_goal_reference.json")
     rows = {"state": [], "time": [], "a": [], "p": [], "act": [], "goalie": [], "first": [], "y0": []}
     steps = []
@@ -257,11 +262,11 @@ def test_hard_goal_replay_float64_all_steps_and_reset(hard_goal_ref):
 
 def test_hard_goal_replay_float32_discrete_outcomes(hard_goal_ref):
     """float32 (first steps from the port's own reset, as Goal-v0's float32 test): identical tick counts,
-    tick letters, done, time, Goal action and success on every step; values within 2e-3 (obs, u, env_p)
-    and 1e-2 (states, tick traces, rewards)."""
+    tick letters, done, time, Goal action and success on every step; values within 1e-3 (obs, u, env_p)
+    and 5e-3 (states, tick traces, rewards; measured 4.8e-4 and 1.7e-3)."""
     _, arrays, steps = hard_goal_ref
     out = _hard_goal_replay(HardGoal(), arrays, reset_first=True)
-    _check_hard_goal(out, steps, atol_obs=2e-3, atol_trace=1e-2, atol_r=1e-2)
+    _check_hard_goal(out, steps, atol_obs=1e-3, atol_trace=5e-3, atol_r=5e-3)
 
 
 def test_hard_goal_action_mapping():

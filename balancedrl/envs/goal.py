@@ -236,9 +236,16 @@ class Goal(environment.Environment[GoalState, GoalParams]):
         return self._macro_step(state, action, params, fetch, unit_noise=False, trace_len=n)
 
     def get_obs(self, state: GoalState, params: GoalParams | None = None, key: Any = None) -> jax.Array:
-        raw = self.raw_obs(state)
         if self.obs_mode == "raw":
-            return raw
+            return self.raw_obs(state)
+        s = self.features17(state)
+        low = jnp.asarray(OBS_LOW, self.dtype)
+        high = jnp.asarray(OBS_HIGH, self.dtype)
+        return 2.0 * (s - low) / (high - low) - 1.0
+
+    def features17(self, state: GoalState) -> jax.Array:
+        """Unscaled 17-vector: raw 14, keeper-to-ball unit vector, keeper goal-line projection (SPEC §2.8)."""
+        raw = self.raw_obs(state)
         b, k = state.b, state.k
         diff = b - k
         unit = diff / jnp.sqrt(diff[0] * diff[0] + diff[1] * diff[1])
@@ -251,10 +258,7 @@ class Goal(environment.Environment[GoalState, GoalParams]):
             jnp.where(k[1] < b[1], -GOAL_HALF, GOAL_HALF),
             jnp.clip(g * HALF_LENGTH + c, -GOAL_HALF, 14.02),
         )
-        s = jnp.concatenate([raw, unit, proj[None]])
-        low = jnp.asarray(OBS_LOW, self.dtype)
-        high = jnp.asarray(OBS_HIGH, self.dtype)
-        return 2.0 * (s - low) / (high - low) - 1.0
+        return jnp.concatenate([raw, unit, proj[None]])
 
     @staticmethod
     def raw_obs(state: GoalState) -> jax.Array:

@@ -84,5 +84,9 @@ _A = "balancedrl.training.adapters"
 register("Durotaxis-v0", "balancedrl.envs.durotaxis:make_durotaxis", f"{_A}.durotaxis:durotaxis_adapter")
 register("Platform-v0", "balancedrl.envs.platform:make_platform", f"{_A}.parameterised:platform_adapter")
 register("Goal-v0", "balancedrl.envs.goal:make_goal", f"{_A}.parameterised:goal_adapter")
+register("HardGoal-v0", "balancedrl.envs.hard_goal:make_hard_goal")
+register("CatchPoint-v0", "balancedrl.envs.catch_point:make_catch_point")
+for _n in (4, 6, 8, 10):
+    register(f"HardMove-n{_n}-v0", "balancedrl.envs.hard_move:make_hard_move")
 for _name in ("CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCarContinuous-v0"):
     register(_name, "balancedrl.envs.gymnax_envs:make_gymnax_env", f"{_A}.gymnax:gymnax_adapter")

@@ -45,6 +45,7 @@ transform with ``optax.adam(lr, eps_root=1e-16)`` (does not change a float32 for
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -81,6 +82,9 @@ class MetaGradientConfig:
     ``adv_components`` holding the advantage of the true ``total`` reward (0 in ``REWARD_COMPONENTS``).
     normalize_advantages: z-score the combined (inner) and the total (outer) advantage over the masked-in
     rows of each minibatch (the trainer's convention; ``"attention"`` always does). eps: std guard.
+    adv_key / mask_key: the batch fields holding the component advantages ``[B, C]`` and the optional row
+    mask ``[B]`` (``mask_key=None``: no mask). A batch is a mapping or any object with those attributes
+    (e.g. a NamedTuple minibatch); a missing mask field means all rows count.
     """
 
     num_components: int
@@ -88,6 +92,8 @@ class MetaGradientConfig:
     total_index: int = 0
     normalize_advantages: bool = True
     eps: float = 1e-8
+    adv_key: str = "adv_components"
+    mask_key: str | None = "mask"
 
     def __post_init__(self):
         c = self.num_components
@@ -138,11 +144,29 @@ def _check_eta(eta, config):
                          f"num_components={c}")
 
 
-def _check_adv(adv_components, config, name):
+def _field(batch, key, required):
+    if key is None:
+        return None
+    if isinstance(batch, Mapping):
+        if key in batch:
+            return batch[key]
+    elif hasattr(batch, key):
+        return getattr(batch, key)
+    if required:
+        raise ValueError(f"batch has no field {key!r}")
+    return None
+
+
+def _batch_adv_mask(batch, config, name):
+    adv_components = _field(batch, config.adv_key, False)
+    if adv_components is None:
+        raise ValueError(f"{name} has no field {config.adv_key!r} (config.adv_key): the component advantages "
+                         "[B, C]")
     chex.assert_rank(adv_components, 2)
     if adv_components.shape[-1] != config.num_components:
-        raise ValueError(f"{name}['adv_components'] has {adv_components.shape[-1]} components (shape "
+        raise ValueError(f"{name}[{config.adv_key!r}] has {adv_components.shape[-1]} components (shape "
                          f"{adv_components.shape}); config.num_components={config.num_components}")
+    return adv_components, _field(batch, config.mask_key, False)
 
 
 def _weight_of_rows(mask, adv):
@@ -193,16 +217,20 @@ def _total_advantage(adv_components, config, mask):
     return a
 
 
-def clipped_surrogate_loss_fn(logp_fn: Callable, clip_eps: float) -> Callable:
-    """A ``policy_loss_fn`` from a log-prob function: ``logp_fn(theta, batch) -> logp_new`` (shape of
-    ``batch["logp_old"]``); loss = ``ppo.clipped_surrogate(logp_new, batch["logp_old"], A, clip_eps,
-    batch.get("mask"))``. For hybrid per-node actions write your own ``policy_loss_fn`` around
-    ``ppo.hybrid_policy_loss`` with the same signature ``(theta, batch, advantages) -> (loss, metrics)``.
+def clipped_surrogate_loss_fn(logp_fn: Callable, clip_eps: float, logp_old_key: str = "logp_old",
+                              mask_key: str | None = "mask") -> Callable:
+    """A ``policy_loss_fn`` from a log-prob function: ``logp_fn(theta, batch) -> logp_new`` (shape of the
+    batch's ``logp_old``); loss = ``ppo.clipped_surrogate(logp_new, logp_old, A, clip_eps, mask)``.
+    For hybrid per-node actions write your own ``policy_loss_fn`` around ``ppo.hybrid_policy_loss`` with
+    the same signature ``(theta, batch, advantages) -> (loss, metrics)``.
     """
 
     def policy_loss_fn(theta, batch, advantages):
         logp_new = logp_fn(theta, batch)
-        return clipped_surrogate(logp_new, batch["logp_old"], advantages, clip_eps, batch.get("mask"))
+        if _field(batch, logp_old_key, False) is None:
+            raise ValueError(f"batch has no field {logp_old_key!r} (the behaviour policy's log-probs)")
+        return clipped_surrogate(logp_new, _field(batch, logp_old_key, True), advantages, clip_eps,
+                                 _field(batch, mask_key, False))
 
     return policy_loss_fn
 
@@ -215,14 +243,14 @@ def inner_update(eta, theta, theta_opt_state, batch_inner, *, policy_loss_fn: Ca
                  tx: optax.GradientTransformation, config: MetaGradientConfig):
     """The inner step ``theta' = theta + tx.update(grad_theta L(theta; A_w(eta)))``, differentiable in eta.
 
-    ``batch_inner`` is a dict with ``adv_components [B, C]`` (and optionally ``mask [B]``) plus whatever
-    ``policy_loss_fn(theta, batch, advantages) -> (loss, metrics)`` reads. Returns
+    ``batch_inner`` holds ``adv_components [B, C]`` (and optionally ``mask [B]``; field names in
+    ``config``) plus whatever ``policy_loss_fn(theta, batch, advantages) -> (loss, metrics)`` reads (the
+    loss applies the mask itself). Returns
     ``(theta', theta_opt_state', metrics)``; metrics: ``inner_loss``, ``weights [C]``, and the policy
     loss's metrics prefixed ``inner_``. Cost: one forward + backward pass of the policy loss.
     """
-    adv_c = batch_inner["adv_components"]
-    _check_adv(adv_c, config, "batch_inner")
-    adv_w, w = combine_advantages(eta, adv_c, config, batch_inner.get("mask"))
+    adv_c, mask = _batch_adv_mask(batch_inner, config, "batch_inner")
+    adv_w, w = combine_advantages(eta, adv_c, config, mask)
     (loss, pm), grads = jax.value_and_grad(policy_loss_fn, has_aux=True)(theta, batch_inner, adv_w)
     updates, new_opt_state = tx.update(grads, theta_opt_state, theta)
     new_theta = optax.apply_updates(theta, updates)
@@ -236,13 +264,12 @@ def meta_outer_loss(eta, theta, theta_opt_state, batch_inner, batch_outer, *, po
 
     ``aux = (theta', theta_opt_state', metrics)``; metrics add ``outer_loss`` and the outer policy loss's
     metrics prefixed ``outer_``. The outer advantage is the ``total_index`` column of
-    ``batch_outer["adv_components"]`` (treated as data), z-scored if configured.
+    ``batch_outer``'s component advantages (treated as data), z-scored if configured.
     """
-    adv_c = batch_outer["adv_components"]
-    _check_adv(adv_c, config, "batch_outer")
+    adv_c, mask = _batch_adv_mask(batch_outer, config, "batch_outer")
     new_theta, new_opt_state, metrics = inner_update(eta, theta, theta_opt_state, batch_inner,
                                                      policy_loss_fn=policy_loss_fn, tx=tx, config=config)
-    a_total = _total_advantage(adv_c, config, batch_outer.get("mask"))
+    a_total = _total_advantage(adv_c, config, mask)
     loss, pm = policy_loss_fn(new_theta, batch_outer, a_total)
     metrics = {**metrics, "outer_loss": loss, **_prefixed("outer_", pm)}
     return loss, (new_theta, new_opt_state, metrics)

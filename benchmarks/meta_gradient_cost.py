@@ -16,7 +16,10 @@ per call; reported: the median over rounds and the ratios. Design aim (issue 16)
 plain update, i.e. ``meta_adopt / plain_two <= 2``. Also printed: the overhead of one meta step per PPO
 update of ``epochs x minibatches`` plain steps.
 
-Usage: ``python benchmarks/meta_gradient_cost.py [--quick] [--batch 256] [--hidden 64]``
+Sizes (``--sizes``, minibatch x hidden): 256x64 is dominated by dispatch overhead on CPU, 2048x256 by
+compute; both are reported.
+
+Usage: ``python benchmarks/meta_gradient_cost.py [--quick] [--sizes 256x64,2048x256]``
 Writes ``benchmarks/results/meta_gradient_cost.json``.
 """
 
@@ -84,21 +87,34 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true", help="3 rounds x 20 reps")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--reps", type=int, default=50)
-    ap.add_argument("--batch", type=int, default=256, help="minibatch size")
-    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--sizes", default="256x64,2048x256", help="comma-separated MINIBATCHxHIDDEN")
     ap.add_argument("--epochs", type=int, default=4, help="for the per-update overhead line")
     ap.add_argument("--minibatches", type=int, default=4, help="for the per-update overhead line")
     a = ap.parse_args(argv)
     rounds, reps = (3, 20) if a.quick else (a.rounds, a.reps)
     machine = machine_info()
+    try:
+        sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
+        assert all(len(s) == 2 and min(s) > 0 for s in sizes)
+    except (ValueError, AssertionError):
+        ap.error(f"--sizes={a.sizes!r}: expected comma-separated MINIBATCHxHIDDEN with positive ints, "
+                 "e.g. 256x64,2048x256")
+    results = [measure(batch, hidden, rounds, reps, a.epochs, a.minibatches, machine) for batch, hidden in sizes]
+    payload = {"quick": a.quick, "rounds": rounds, "reps": reps, "components": C, "results": results}
+    path = write_json("meta_gradient_cost", payload, machine)
+    print(f"wrote {path}")
+    return payload
+
+
+def measure(batch_size, hidden, rounds, reps, epochs, minibatches, machine) -> dict:
 
     cfg = MetaGradientConfig(C)
     tx = optax.chain(optax.clip_by_global_norm(0.5), optax.adam(3e-4, eps_root=1e-16))
     eta_tx = make_eta_optimizer(1e-2)
     loss_fn = clipped_surrogate_loss_fn(logp_fn, 0.2)
     k0, k1, k2 = jax.random.split(jax.random.PRNGKey(0), 3)
-    theta = init_mlp(k0, a.hidden)
-    b1, b2 = make_batch(k1, theta, a.batch), make_batch(k2, theta, a.batch)
+    theta = init_mlp(k0, hidden)
+    b1, b2 = make_batch(k1, theta, batch_size), make_batch(k2, theta, batch_size)
     eta = meta_weights_init(cfg)
     eta_state = eta_tx.init(eta)
     # populate Adam's moments (a running trainer's state)
@@ -156,23 +172,19 @@ def main(argv=None) -> dict:
     rows = [{"function": n, "median_ms": 1e3 * med[n], "x_plain_step": med[n] / med["plain_step"],
              "x_plain_two": med[n] / med["plain_two"], "compile_s": compile_s[n], "times_s": times[n]}
             for n in fns]
-    n_plain = a.epochs * a.minibatches
+    n_plain = epochs * minibatches
     overhead = med["meta_step"] / (n_plain * med["plain_step"])
-    print(f"meta-gradient cost: MLP {OBS}-{a.hidden}-{a.hidden}-{ACTIONS}, minibatch {a.batch}, C={C}, "
+    print(f"\nmeta-gradient cost: MLP {OBS}-{hidden}-{hidden}-{ACTIONS}, minibatch {batch_size}, C={C}, "
           f"{rounds} rounds x {reps} reps, {machine_line(machine)}")
     print(format_table(rows, [("function", "function", ""), ("median_ms", "median ms", ".3f"),
                               ("x_plain_step", "x plain_step", ".2f"), ("x_plain_two", "x plain_two", ".2f")]))
     ratio = med["meta_adopt"] / med["plain_two"]
     print(f"meta_adopt / plain_two = {ratio:.2f}x (design aim <= 2x: {'met' if ratio <= 2 else 'NOT met'})")
     print(f"meta_step / plain_step = {med['meta_step'] / med['plain_step']:.2f}x; one meta step per PPO update "
-          f"of {a.epochs} x {a.minibatches} plain steps adds {100 * overhead:.0f}%")
-    payload = {"quick": a.quick, "rounds": rounds, "reps": reps, "batch": a.batch, "hidden": a.hidden,
-               "components": C, "rows": rows, "meta_adopt_over_plain_two": ratio,
-               "meta_step_over_plain_step": med["meta_step"] / med["plain_step"],
-               "per_update_overhead": {"epochs": a.epochs, "minibatches": a.minibatches, "fraction": overhead}}
-    path = write_json("meta_gradient_cost", payload, machine)
-    print(f"wrote {path}")
-    return payload
+          f"of {epochs} x {minibatches} plain steps adds {100 * overhead:.0f}%")
+    return {"batch": batch_size, "hidden": hidden, "rows": rows, "meta_adopt_over_plain_two": ratio,
+            "meta_step_over_plain_step": med["meta_step"] / med["plain_step"],
+            "per_update_overhead": {"epochs": epochs, "minibatches": minibatches, "fraction": overhead}}
 
 
 if __name__ == "__main__":

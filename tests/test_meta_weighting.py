@@ -290,9 +290,12 @@ def test_meta_gradient_moves_weight_from_harmful_to_helpful(toy_runs):
     w0 = np.asarray(weights[:, 0])
     w_end = np.asarray(jax.vmap(component_weights, in_axes=(0, None))(eta, CFG))
     np.testing.assert_allclose(w0, 1 / C, rtol=1e-6)
+    # measured: harmful 1/3 -> 0.06-0.09 after 40 steps, helpful and total -> ~0.46 each (z-scoring makes
+    # them interchangeable: helpful is total's signal, rescaled)
     for s in range(w_end.shape[0]):
-        assert w_end[s, HARMFUL] < 0.1, w_end[s]
-        assert w_end[s, HELPFUL] > 1 / C + 0.1, w_end[s]
+        assert w_end[s, HARMFUL] < 0.15, w_end[s]
+        assert w_end[s, HELPFUL] > 1 / C + 0.08, w_end[s]
+        assert weights[s, -1, HARMFUL] < weights[s, 10, HARMFUL] < w0[s, HARMFUL]
     # and the policy trained with those weights picks the correct action more often than the trap
     probs = jax.nn.softmax(jnp.eye(K) @ theta["w"] + theta["b"][:, None, :], axis=-1)  # [S, K, A]
     p_correct = probs[:, jnp.arange(K), jnp.arange(K) % A]

@@ -29,6 +29,11 @@ Oracle weights (``oracle_weights(params)``): the true objective and the helpful 
 brought back to its natural scale: w = (1, 1/s_front, 1/s_centroid, 0, 0), i.e. (1, 1, 1, 0, 0) for
 Sparse and (1, 1e3, 0.1, 0, 0) for Misscaled.
 
+Measured on Durotaxis-Sparse-v0 (32 episodes each, 60 steps): the expert succeeds in all, in about 32
+steps, with episode sums total +6.8, front +78, centroid +75, noise ≈ 0, crowding +15; "every node spawns
+every step" (greedy on crowding) fails in all by overcrowding after 3 steps, collecting crowding +117
+(front +7, centroid +3); a uniformly random policy never succeeds (81 % fail within 60 steps).
+
 Sparse ``total`` alone is hard: a uniformly random policy never succeeds (DESIGN §4: 99 % die, mostly by
 emptying), so before the first success the only signal in ``total`` is −10 for failing and −0.1 per
 step, which (over the 200-step budget) even prefers an early death to a long failed attempt.

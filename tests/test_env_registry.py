@@ -72,3 +72,20 @@ def test_acrobot_trains_through_the_registry():
     _, m = make_run_chunk(trainer, 2)(runner)
     m = jax.device_get(m)
     assert np.all(np.isfinite(m["total_loss"])) and np.all(m["reward_components_mean"] == -1.0)
+
+
+def test_durotaxis_variant_trains_with_its_own_components():
+    """Durotaxis-Sparse-v0 reuses Durotaxis-v0's adapter; its five components reach the value head."""
+    from tests.golden.cases import DUROTAXIS_TINY
+
+    cfg = load_config(
+        "experiments/configs/default.yaml",
+        ["env.name=Durotaxis-Sparse-v0", "trainer.total_timesteps=64", "run.render_gif=false"] + DUROTAXIS_TINY,
+    )
+    trainer = make_train(cfg)
+    assert trainer.adapter.component_names == envs.SHAPED_COMPONENTS
+    runner = jax.jit(trainer.init)(jax.random.PRNGKey(0))
+    _, m = make_run_chunk(trainer, 1)(runner)
+    m = jax.device_get(m)
+    assert m["reward_components_mean"].shape == (1, 5)
+    assert np.all(np.isfinite(m["total_loss"]))

@@ -13,6 +13,13 @@ from balancedrl.envs.durotaxis import (
     state_from_tree,
     validate_params,
 )
+from balancedrl.envs.durotaxis_variants import (
+    SHAPED_COMPONENTS,
+    DurotaxisShaped,
+    DurotaxisShapedParams,
+    oracle_weights,
+    validate_shaped_params,
+)
 from balancedrl.envs.expert import expert_action
 from balancedrl.envs.graphs import edge_mask, node_mask, to_graphs_tuple
 from balancedrl.envs.registry import make, register, registered_envs, trainable_envs
@@ -21,9 +28,12 @@ from balancedrl.envs.render import render_frame, write_gif
 __all__ = [
     "Durotaxis",
     "DurotaxisParams",
+    "DurotaxisShaped",
+    "DurotaxisShapedParams",
     "DurotaxisState",
     "HybridActionSpace",
     "MultiDiscrete",
+    "SHAPED_COMPONENTS",
     "continuous_bounds",
     "edge_mask",
     "expert_action",
@@ -36,5 +46,6 @@ __all__ = [
     "to_graphs_tuple",
     "trainable_envs",
     "validate_params",
+    "validate_shaped_params",
     "write_gif",
 ]

@@ -82,6 +82,8 @@ def with_overrides(params, overrides: dict | None, name: str):
 
 _A = "balancedrl.training.adapters"
 register("Durotaxis-v0", "balancedrl.envs.durotaxis:make_durotaxis", f"{_A}.durotaxis:durotaxis_adapter")
+for _name in ("Durotaxis-Sparse-v0", "Durotaxis-Misscaled-v0"):
+    register(_name, "balancedrl.envs.durotaxis_variants:make_durotaxis_shaped", f"{_A}.durotaxis:durotaxis_adapter")
 register("Platform-v0", "balancedrl.envs.platform:make_platform", f"{_A}.parameterised:platform_adapter")
 register("Goal-v0", "balancedrl.envs.goal:make_goal", f"{_A}.parameterised:goal_adapter")
 register("HardGoal-v0", "balancedrl.envs.hard_goal:make_hard_goal")

@@ -1,5 +1,6 @@
-"""Durotaxis-v0: ``M = max_nodes`` slots (one per node), actions none / spawn / delete, the four spawn
-parameters owned by spawn, six reward components, the scripted expert and the GNN (or WSA) actor-critic."""
+"""Durotaxis-v0 and its shaping variants: ``M = max_nodes`` slots (one per node), actions none / spawn /
+delete, the four spawn parameters owned by spawn, the env's reward components (six for Durotaxis-v0, five
+for the variants: ``env.component_names``), the scripted expert and the GNN (or WSA) actor-critic."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from balancedrl.training.adapters.base import EnvAdapter
 from balancedrl.types import REWARD_COMPONENTS, HybridAction
 
 
-def network_config_from(ac) -> Any:
+def network_config_from(ac, num_components: int = len(REWARD_COMPONENTS)) -> Any:
     """Translate the YAML ``actor_critic`` section into :class:`balancedrl.networks.NetworkConfig`."""
     from balancedrl.networks.actor_critic import NetworkConfig, WSAConfig
 
@@ -26,6 +27,7 @@ def network_config_from(ac) -> Any:
         raster_size=w.raster_size,
     )
     return NetworkConfig(
+        num_components=num_components,
         hidden_dim=ac.hidden_dim,
         num_gnn_layers=ac.num_gnn_layers,
         gnn_layer=ac.gnn_layer,
@@ -42,6 +44,7 @@ def durotaxis_adapter(env_cfg) -> EnvAdapter:
 
     env, params = envs.make(env_cfg.name, **dict(env_cfg.params))
     low, high = (np.asarray(x) for x in envs.continuous_bounds(params))
+    components = tuple(getattr(env, "component_names", REWARD_COMPONENTS))
 
     def make_network(ac):
         if ac.param_prior != "none":
@@ -49,7 +52,7 @@ def durotaxis_adapter(env_cfg) -> EnvAdapter:
                 f"config key 'actor_critic.param_prior' = {ac.param_prior!r} is not available for "
                 "Durotaxis-v0; allowed: ['none']"
             )
-        ncfg = network_config_from(ac)
+        ncfg = network_config_from(ac, len(components))
         module = HybridActorCritic(ncfg)
         return module, (lambda key, obs: init_network(ncfg, key, obs)), frozen_param_names(ncfg)
 
@@ -67,7 +70,7 @@ def durotaxis_adapter(env_cfg) -> EnvAdapter:
         param_owner=(SPAWN,) * 4,
         cont_low=low,
         cont_high=high,
-        component_names=REWARD_COMPONENTS,
+        component_names=components,
         slot_mask=lambda obs: obs.mask,
         to_env_action=lambda d, c: HybridAction(d, c),
         reward_components=lambda reward, info: info["reward_components"],

@@ -39,6 +39,7 @@ __all__ = [
     "expert_action",
     "make",
     "node_mask",
+    "oracle_weights",
     "register",
     "registered_envs",
     "render_frame",

@@ -2,7 +2,7 @@
 
 * :func:`gae` -- multi-component Generalised Advantage Estimation (Schulman et al. 2016) that keeps
   ``terminated`` and ``truncated`` apart (bootstrap on truncation, not on termination).
-* :func:`group_normalize`, :func:`group_sizes`, :func:`awr_weights` -- seed 003 (per-actor advantage
+* :func:`group_normalize`, :func:`group_sizes`, :func:`awr_weights` -- the per-actor-normalisation source (per-actor advantage
   normalisation before exponential advantage weighting, as in AWR, Peng et al. 2019), generalised to
   any number of groups with segment operations.
 
@@ -101,7 +101,7 @@ def group_sizes(group_ids, num_groups, mask=None):
 
 
 def group_normalize(adv, group_ids, num_groups, clip=3.0, mask=None, eps=1e-8):
-    """Z-score advantages within each group, then clamp (seed 003, per-actor normalisation).
+    """Z-score advantages within each group, then clamp (the per-actor-normalisation source, per-actor normalisation).
 
     For every group g (statistics over its masked-in members only)::
 
@@ -113,7 +113,7 @@ def group_normalize(adv, group_ids, num_groups, clip=3.0, mask=None, eps=1e-8):
     group of two gives +-1 rather than +-0.71, and the definition does not depend on the group size.
 
     * ``adv`` ``[N]``; ``group_ids`` ``[N]`` int in ``[0, num_groups)`` or ``None`` (whole batch is one
-      group -- seed 003's fallback); ``num_groups`` a static int (any number of groups).
+      group -- the per-actor-normalisation source's fallback); ``num_groups`` a static int (any number of groups).
     * A member of a group with <= 1 masked-in member gets 0 (no normalisation possible).
     * Masked-out entries get 0 and do not enter the statistics.
     * Constant input gives exactly 0 (values are shifted by a group member's value before the mean is
@@ -142,14 +142,14 @@ def group_normalize(adv, group_ids, num_groups, clip=3.0, mask=None, eps=1e-8):
 
 def awr_weights(adv_normalized, beta=1.5, min_weight=1e-3, max_weight=100.0, group_sizes=None,
                 group_ids=None):
-    """Exponential advantage weights ``clip(exp(beta * A), min_weight, max_weight)`` (seed 003 / AWR).
+    """Exponential advantage weights ``clip(exp(beta * A), min_weight, max_weight)`` (the per-actor-normalisation source / AWR).
 
     Computed as ``exp(clip(beta * A, log(min_weight), log(max_weight)))`` -- the same value, without
     overflow. Where ``group_sizes`` (``[num_groups]``, from :func:`group_sizes`) is given, members of a
-    group with <= 1 member get weight exactly 1 (seed 003: "single frame falls back to weight 1.0");
+    group with <= 1 member get weight exactly 1 (the per-actor-normalisation source: "single frame falls back to weight 1.0");
     ``group_ids=None`` then means every entry is in group 0.
 
-    Seed 003's worked numbers, checked (beta = 1.5): A = -1.67 -> exp(-2.505) = 0.0817 (the seed says
+    The per-actor-normalisation source's worked numbers, checked (beta = 1.5): A = -1.67 -> exp(-2.505) = 0.0817 (the seed says
     0.07); A = +1.67 -> exp(2.505) = 12.2 (the seed says 14.1); A = -0.5 -> 0.472; A = +1.5 -> 9.49.
     """
     chex.assert_rank(adv_normalized, 1)

@@ -1,11 +1,11 @@
-"""Entropy regularisation for hybrid action spaces (seed 004).
+"""Entropy regularisation for hybrid action spaces (the entropy-schedule source).
 
-* :func:`linear_schedule` -- seed 004's coefficient schedule
+* :func:`linear_schedule` -- the entropy-schedule source's coefficient schedule
   ``coeff(t) = start * (1 - p) + end * p``, ``p = min(t / decay_steps, 1)``
   (0.1 -> 0.0802 at 100 -> 0.0505 at 250 -> 0.001 from 500 with start 0.1, end 0.001, 500 steps).
 * :func:`hybrid_entropy_loss` -- separate discrete / continuous entropy bonuses plus a collapse penalty.
 
-Seed 004's "policy collapse" example is self-consistent with ``coeff = 0.0802`` (the schedule's value at
+The entropy-schedule source's "policy collapse" example is self-consistent with ``coeff = 0.0802`` (the schedule's value at
 step 100), not 0.1: normal case H_d = 0.8, H_c = 1.1 gives -0.064160 / -0.044110 / total -0.108270;
 low case H_d = 0.1 - 0.14 / 3 = 0.05333, H_c = 1.0 gives discrete -0.004277, penalty 0.140000,
 continuous -0.040100, total 0.095623. (With coeff 0.1 the normal case would need H_d = 0.6416,
@@ -22,7 +22,7 @@ __all__ = ["linear_schedule", "hybrid_entropy_loss"]
 
 
 def linear_schedule(start, end, decay_steps):
-    """Return ``f(step) = start * (1 - p) + end * p`` with ``p = clip(step / decay_steps, 0, 1)`` (seed 004).
+    """Return ``f(step) = start * (1 - p) + end * p`` with ``p = clip(step / decay_steps, 0, 1)`` (the entropy-schedule source).
 
     Jittable in ``step``; usable as an optax schedule.
     """
@@ -39,7 +39,7 @@ def linear_schedule(start, end, decay_steps):
 def hybrid_entropy_loss(discrete_entropy, continuous_entropy, coeff, discrete_weight=1.0,
                         continuous_weight=0.5, min_entropy=0.1, penalty_scale=3.0,
                         continuous_min_entropy=None):
-    """Hybrid entropy loss (to be ADDED to the total loss; minimising it raises entropy). Seed 004::
+    """Hybrid entropy loss (to be ADDED to the total loss; minimising it raises entropy). The entropy-schedule source::
 
         discrete           = -coeff * discrete_weight * H_d
         continuous         = -coeff * continuous_weight * H_c

@@ -15,7 +15,7 @@ than a full categorical (no correlation between actuators), but every joint acti
 exactly computable probability, which is what the PPO ratio needs. Cost: O(n) per sample / log-prob /
 entropy instead of O(2^n).
 
-Joint action index <-> actuator bits (HyAR's ``binaryEncoding``, SPEC2 §3.2, the encoding of
+Joint action index <-> actuator bits (HyAR's ``binaryEncoding``, docs/specs/hyar_envs.md §3.2, the encoding of
 :mod:`balancedrl.envs.hard_move`): ``a = sum_k b_k 2^(n - 1 - k)``, i.e. **actuator 0 is the most
 significant bit and actuator n - 1 the least significant bit** of ``a``. For n = 4, a = 1 fires actuator
 3 only, a = 8 actuator 0 only, a = 15 all four.

@@ -1,6 +1,6 @@
 """Meta-gradient reward-component weighting: weights that maximise the true return (issue 16).
 
-Seed 000's weights (``weighting.py``) are trained through the same PPO surrogate that consumes them, which
+The component-weighting source's weights (``weighting.py``) are trained through the same PPO surrogate that consumes them, which
 gives them almost no signal (DESIGN section 3). Here the weights ``eta`` are learned bi-level instead:
 
 * **inner step** (one policy update with the weighted advantages, on minibatch 1)::
@@ -31,7 +31,7 @@ it replaces when the trainer adopts ``theta'`` as its own update (``meta_gradien
 
 * ``"softmax"``   -- ``eta = {"logits": [C]}``, ``w = softmax(logits)`` (init: zeros, w = 1/C);
 * ``"signed"``    -- ``eta = {"weights": [C]}``, ``w = weights`` unconstrained, with a sign (init: 1/C);
-* ``"attention"`` -- ``eta`` = the params of seed 000's ``ComponentWeighting(C, use_attention=True)``
+* ``"attention"`` -- ``eta`` = the params of the component-weighting source's ``ComponentWeighting(C, use_attention=True)``
   (softmax base x softmax attention over the minibatch's mean ``|A_c|``), i.e. the state-conditioned
   rule of ``weighting.py`` trained by the meta-gradient instead of by the surrogate.
 
@@ -291,7 +291,7 @@ def meta_gradient(eta, theta, theta_opt_state, batch_inner, batch_outer, *, poli
 
 def make_eta_optimizer(learning_rate, max_grad_norm: float = 0.5) -> optax.GradientTransformation:
     """The weights' own optimizer: ``clip_by_global_norm(max_grad_norm) -> adam(learning_rate)``, the same
-    recipe as the ``"weighting"`` group of ``balancedrl.optim.make_optimizer`` (seed 000: clip 0.5)."""
+    recipe as the ``"weighting"`` group of ``balancedrl.optim.make_optimizer`` (the component-weighting source: clip 0.5)."""
     if not max_grad_norm > 0:
         raise ValueError(f"make_eta_optimizer: max_grad_norm must be > 0, got {max_grad_norm}")
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))

@@ -1,10 +1,10 @@
 """Optimizer partition: network parameters, learnable weighting parameters, frozen parameters.
 
-Three groups through ``optax.multi_transform`` (seed 000's separate weight optimizer, seed 002's frozen
+Three groups through ``optax.multi_transform`` (the component-weighting source's separate weight optimizer, the WSA source's frozen
 pre-trained models, DESIGN section 5):
 
 * ``"weighting"`` -- leaves with a path component equal to ``weights_key``:
-  ``clip_by_global_norm(weights_max_grad_norm) -> adam(weights_lr)`` (seed 000: own lr, clip 0.5);
+  ``clip_by_global_norm(weights_max_grad_norm) -> adam(weights_lr)`` (the component-weighting source: own lr, clip 0.5);
 * ``"frozen"``    -- leaves whose key path contains any of the substrings in ``frozen``:
   ``optax.set_to_zero()`` -- no update and no optimizer state (takes precedence over the others);
 * ``"network"``   -- everything else: ``clip_by_global_norm(max_grad_norm) -> adam(network_lr)``.

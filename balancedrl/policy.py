@@ -6,7 +6,7 @@ slot it picks a discrete action ``a ~ Cat(logits)`` and draws raw continuous par
 
 ``param_owner[j]`` says which discrete action uses continuous parameter ``j`` (``-1``: every action). The
 continuous log-probability of a slot counts only the parameters its chosen action uses (the parameterised
-action convention of H-PPO, Fan et al. 2019, and of P-DQN/MP-DQN; DESIGN §3): for Durotaxis all four
+action convention of H-PPO, Fan et al. 2019, and of P-DQN/MP-DQN; docs/design.md §3): for Durotaxis all four
 spawn parameters belong to "spawn", so only spawning nodes contribute; for Platform each action owns one
 parameter. Log-probabilities are taken on the stored *raw* value on both sides of the PPO ratio, never on
 the squashed one (a defect of the PyTorch original).

@@ -6,7 +6,7 @@
 * :func:`clipped_value_loss` -- per-component value loss with PPO value clipping.
 
 ``logp_old`` is treated as data (``stop_gradient``); ``advantages`` are NOT stopped, so a learnable
-advantage weighting (seed 000, ``weighting.py``) receives gradient through the surrogate -- stop them
+advantage weighting (the component-weighting source, ``weighting.py``) receives gradient through the surrogate -- stop them
 yourself if that is not wanted.
 """
 

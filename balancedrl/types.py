@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import jax
 
-# Fixed order of the reward components (the names of seed 000).
+# Fixed order of the reward components (the names of the component-weighting source).
 REWARD_COMPONENTS = ("total", "graph", "spawn", "delete", "edge", "total_node")
 NUM_COMPONENTS = len(REWARD_COMPONENTS)
 
@@ -19,7 +19,7 @@ NUM_DISCRETE = len(DISCRETE_ACTIONS)
 CONTINUOUS_PARAMS = ("gamma", "alpha", "noise", "theta")
 NUM_CONTINUOUS = len(CONTINUOUS_PARAMS)
 
-# Observation layout (DESIGN §4).
+# Observation layout (docs/design.md §4).
 NODE_FEATURES = (
     "x", "y", "intensity", "children", "has_parent", "dist_centroid", "x_rank", "is_new", "age", "is_root",
 )

@@ -1,21 +1,21 @@
-"""Learnable reward-component weighting (seed 000).
+"""Learnable reward-component weighting (the component-weighting source).
 
 ``ComponentWeighting`` combines per-component advantages ``[batch, C]`` into one advantage ``[batch]``::
 
     base      = softmax(base_logits)                                   # base_logits init ones [C]
     attention = softmax(Dense_C(mean_batch |A_c|))                     # C*C + C params
-    final     = base * attention                                       # NOT renormalised (seed 000)
+    final     = base * attention                                       # NOT renormalised (the component-weighting source)
     combined  = sum_c final_c * A_c ;  combined = (combined - mean) / (std + eps)
 
-``final`` is the element-wise product of two softmaxes, exactly as in seed 000; it is not renormalised
+``final`` is the element-wise product of two softmaxes, exactly as in the component-weighting source; it is not renormalised
 to sum 1 (the final z-scoring makes the overall scale irrelevant anyway). Six components give
-6 + 36 + 6 = 48 parameters (seed 000's "48 extra parameters").
+6 + 36 + 6 = 48 parameters (the component-weighting source's "48 extra parameters").
 
 No ``stop_gradient`` anywhere: ``combined`` is differentiable in ``base_logits`` and in the Dense layer,
 so a loss built on it (e.g. the PPO surrogate) trains the weights. Expect that gradient to be tiny
 (DESIGN section 3): because ``combined`` is normalised to mean 0, ``-mean(ratio * combined)`` has exactly
 zero gradient when every ratio is 1 (the first minibatch of each PPO update), and only the deviation of
-the ratios from 1 carries signal afterwards. ``weight_regularizer`` is seed 000's ``coeff * ||w||_2``.
+the ratios from 1 carries signal afterwards. ``weight_regularizer`` is the component-weighting source's ``coeff * ||w||_2``.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _find_base_logits(params):
 
 
 def weight_regularizer(params, coeff):
-    """Seed 000's regulariser ``coeff * ||base_logits||_2`` (the L2 norm, not its square).
+    """The component-weighting source's regulariser ``coeff * ||base_logits||_2`` (the L2 norm, not its square).
 
     Accepts the module's variables (``{"params": {...}}``) or the inner params dict. The norm uses a safe
     square root, so the gradient at ``base_logits = 0`` is 0 rather than NaN.

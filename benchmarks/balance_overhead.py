@@ -1,8 +1,8 @@
 """Cost of the balancing techniques: time of one ``trainer.update`` on Durotaxis-v0 (default.yaml) with
-adaptive gradient scaling (seed 001) on / off and learnable component weights (seed 000) on / off.
+adaptive gradient scaling (the gradient-scaling source) on / off and learnable component weights (the component-weighting source) on / off.
 
 Variants (everything else as ``default.yaml``): ``plain`` (both off: fixed 0.7/0.3 loss weights, `total`
-advantage), ``grad_scaling`` (scaling on, norms measured on every minibatch as in seed 001), ``grad_scaling_epoch``
+advantage), ``grad_scaling`` (scaling on, norms measured on every minibatch as in the gradient-scaling source), ``grad_scaling_epoch``
 (norms measured once per epoch, the other minibatches reuse the weights), ``learnable_weights`` (weights + attention on), ``both``.
 Each variant's ``jax.jit(trainer.update)`` is compiled first; then ``--rounds`` rounds time every variant
 once, interleaved (plain, grad_scaling, ..., plain, ...) so that machine-load drift hits all alike; the

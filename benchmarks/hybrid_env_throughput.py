@@ -1,6 +1,6 @@
 """Parameterised-action benchmarks: random-policy statistics and vmapped random-policy throughput.
 
-Platform-v0 / Goal-v0 (SPEC §3) and HyAR's HardGoal-v0, CatchPoint-v0, HardMove-n{4,6,8,10}-v0 (SPEC2 §4.4;
+Platform-v0 / Goal-v0 (docs/specs/parameterised_envs.md §3) and HyAR's HardGoal-v0, CatchPoint-v0, HardMove-n{4,6,8,10}-v0 (docs/specs/hyar_envs.md §4.4;
 ``HardMove-n10-v0/shared`` is n = 10 with one shared parameter instead of 1,024).
 
 Usage: ``python benchmarks/hybrid_env_throughput.py [--episodes 4000] [--steps 50] [--envs A,B] [--sizes 1,64,1024]``
@@ -38,7 +38,7 @@ ENVS = {
     **{f"HardMove-n{n}-v0": ((lambda n=n: HardMove(n)), 30) for n in (4, 6, 8, 10)},
     "HardMove-n10-v0/shared": ((lambda: HardMove(10, param_layout="shared")), 30),
 }
-# original code, uniform random actions and parameters (SPEC §3, SPEC2 §4.4)
+# original code, uniform random actions and parameters (docs/specs/parameterised_envs.md §3, docs/specs/hyar_envs.md §4.4)
 REFERENCE = {
     "Platform-v0": {"mean_return": 0.154, "se_return": 0.002, "mean_length": 2.17},
     "Goal-v0": {"mean_return": -8.16, "se_return": 0.06, "mean_length": 1.04, "success_rate": 0.0005},

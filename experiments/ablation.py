@@ -3,9 +3,9 @@
     python experiments/ablation.py --seeds 8 [--steps N] [--variants full no_grad_scaling ...]
 
 The full configuration is ``experiments/configs/ablation.yaml``: ``default.yaml``'s techniques (learnable
-component weights with attention, seed 001 gradient scaling, seed 004 entropy schedule) plus expert guidance
-with per-actor normalisation (seed 003), on a smaller Durotaxis-v0 instance (300 px wide, 32 node slots,
-100-step episodes) so that 8 seeds x 7 variants fit a CPU session. The WSA policy (seed 002) is the opt-in
+component weights with attention, the gradient-scaling source gradient scaling, the entropy-schedule source entropy schedule) plus expert guidance
+with per-actor normalisation (the per-actor-normalisation source), on a smaller Durotaxis-v0 instance (300 px wide, 32 node slots,
+100-step episodes) so that 8 seeds x 7 variants fit a CPU session. The WSA policy (the WSA source) is the opt-in
 variant ``with_wsa``: WSA training runs at 69 env steps/s with 1 seed and 26 with 8 vmapped seeds on this 2-core CPU (``benchmarks/train_throughput.py``, 2026-12-01), against 3,091 / 3,562 for the GNN policy,
 so it is not in the default set; on a CPU its seeds run one after another (``run.seed_axis=map``), which is
 faster there than vmapping them.

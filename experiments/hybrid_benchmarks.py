@@ -2,7 +2,7 @@
 
 Runs ``jax.jit(jax.vmap(trainer.train))(keys)`` for ``--seeds`` vmapped seeds, evaluates each seed's
 **greedy** policy (argmax action, squashed mean parameters) over ``--eval-episodes`` (>= 1000) episodes with
-:func:`balancedrl.training.evaluate.make_evaluate`, and reports the standard metric of SPEC §3:
+:func:`balancedrl.training.evaluate.make_evaluate`, and reports the standard metric of docs/specs/parameterised_envs.md §3:
 
 * Platform-v0: mean episode return (= mean fraction of the level covered, final x / 1035);
 * Goal-v0: scoring rate (fraction of episodes with return 50).
@@ -11,7 +11,7 @@ Per seed the metric is the mean over its evaluation episodes; the row gives mean
 and is appended to ``docs/hybrid_benchmarks.md`` with the exact command and the machine.
 
 ``--techniques on`` keeps the YAML's techniques (adaptive gradient scaling with ``norm_refresh: epoch``,
-seed 001; adaptive entropy schedule with collapse penalty, seed 004) and stretches the entropy schedule
+the gradient-scaling source; adaptive entropy schedule with collapse penalty, the entropy-schedule source) and stretches the entropy schedule
 over the run's updates; ``--techniques off`` switches both off: fixed surrogate weights
 ``base / sum(base)`` (0.5 / 0.5 in the YAMLs), fixed entropy coefficient ``entropy_coeff``, no collapse
 penalty. Everything else (network, PPO settings, budget) is identical.
@@ -119,7 +119,7 @@ def run(env, seeds, techniques, steps=None, config=None, overrides=(), seed=0, e
 
 PUBLISHED = (
     "# Hybrid PPO on Platform-v0 and Goal-v0\n\n"
-    "Metric (SPEC §3): Platform-v0 = mean episode return over evaluation episodes (final x / 1035, the fraction "
+    "Metric (docs/specs/parameterised_envs.md §3): Platform-v0 = mean episode return over evaluation episodes (final x / 1035, the fraction "
     "of the level covered; max 1.0); Goal-v0 = scoring rate (fraction of episodes with return 50; max 1.0).\n\n"
     "Published results (`/work/shared/reference/hybrid_envs/SPEC.md` §3):\n\n"
     "| method (source) | Platform | Goal |\n"
@@ -128,13 +128,13 @@ PUBLISHED = (
     "| PDQN (HyAR Table 2) | 0.93 ± 0.05 | 0.70 ± 0.07 |\n"
     "| HyAR-TD3 (HyAR Table 2) | 0.98 ± 0.01 | 0.78 ± 0.03 |\n"
     "| MP-DQN (Bester et al. 2019) | 0.987 | 0.789 |\n"
-    "| random policy (SPEC §3) | 0.154 | 0.0005 |\n\n"
+    "| random policy (docs/specs/parameterised_envs.md §3) | 0.154 | 0.0005 |\n\n"
     "Note: our rows below use small CPU budgets (column `env steps / seed`); the papers' training budgets are "
     "given in the papers and were not checked here.\n\n"
     "## balancedrl hybrid PPO (written by `experiments/hybrid_benchmarks.py`)\n\n"
     "Per seed: the greedy policy (argmax action, squashed mean parameters) evaluated on the episodes given; "
-    "then mean ± sd (ddof 1) over seeds. techniques on = adaptive gradient scaling (seed 001, "
-    "`norm_refresh: epoch`) + adaptive entropy schedule with collapse penalty (seed 004); off = fixed 0.5 / 0.5 "
+    "then mean ± sd (ddof 1) over seeds. techniques on = adaptive gradient scaling (the gradient-scaling source, "
+    "`norm_refresh: epoch`) + adaptive entropy schedule with collapse penalty (the entropy-schedule source); off = fixed 0.5 / 0.5 "
     "surrogate weights, fixed entropy coefficient, no penalty.\n\n"
     "| env | techniques | seeds | env steps / seed | metric | mean ± sd | per seed | success rate (mean) "
     "| eval episodes / seed | train s | machine | date (UTC) | command |\n"

@@ -9,8 +9,8 @@ Runs ``jax.jit(jax.vmap(trainer.train))(keys)`` for ``--seeds`` vmapped seeds, t
 
 and appends a row to ``docs/parity.md`` (env, techniques, seeds, final return, steps/s, machine, command).
 
-``--techniques on`` turns the balancing techniques on (seed 000 learnable weights with attention, seed 001
-adaptive gradient scaling, seed 004 entropy schedule with collapse penalty, two-tier reward normalisation).
+``--techniques on`` turns the balancing techniques on (the component-weighting source learnable weights with attention, the gradient-scaling source
+adaptive gradient scaling, the entropy-schedule source entropy schedule with collapse penalty, two-tier reward normalisation).
 With one reward component (C = 1) the learnable weighting is trivial: softmax over one logit is 1 and the
 combined advantage is the normalised ``total`` advantage, exactly the fallback. Expert guidance stays off
 (no scripted expert for gymnax tasks).
@@ -107,7 +107,7 @@ HEADER = (
     "# Parity with standard PPO (PureJaxRL) on gymnax tasks\n\n"
     "Written by `experiments/parity.py`. Final return: per seed, the mean `episode_return` over the last 5% "
     "of updates; then mean ± sd over seeds. steps/s: env steps of all seeds / wall time of the compiled "
-    "`jax.jit(jax.vmap(train))` call (compile excluded). Reference (DESIGN §7): PureJaxRL PPO on CartPole-v1 "
+    "`jax.jit(jax.vmap(train))` call (compile excluded). Reference (docs/design.md §7): PureJaxRL PPO on CartPole-v1 "
     "reaches about 488 at about 123,000 steps/s (8 seeds, 2-core CPU).\n\n"
     "| env | techniques | seeds | env steps / seed | final return (mean ± sd) | steps/s | compile s "
     "| machine "

@@ -1,4 +1,4 @@
-"""Pre-train the CNN feature extractor ("PTM", seed 002) on rasterised Durotaxis-v0 states.
+"""Pre-train the CNN feature extractor ("PTM", the WSA source) on rasterised Durotaxis-v0 states.
 
 Data: `--envs` parallel Durotaxis-v0 rollouts of `--steps` steps in one jitted `lax.scan`; each
 environment follows a mixture policy — at every step the scripted expert (`expert_action`) with an

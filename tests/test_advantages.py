@@ -1,4 +1,4 @@
-"""Tests for balancedrl.advantages (GAE, per-group normalisation, AWR weights; seed 003)."""
+"""Tests for balancedrl.advantages (GAE, per-group normalisation, AWR weights; the per-actor-normalisation source)."""
 
 import math
 
@@ -159,7 +159,7 @@ def test_group_sizes_numpy_jit_vmap():
 def test_awr_weights_seed_003_numbers(adv, expected, seed_claim):
     w = float(awr_jit(jnp.array([adv], jnp.float32))[0])
     assert w == pytest.approx(expected, rel=1e-5)
-    # seed 003 quotes 0.07 / 14.1 for |A| = 1.67; the true values are 0.082 / 12.2 (documented)
+    # the per-actor-normalisation source quotes 0.07 / 14.1 for |A| = 1.67; the true values are 0.082 / 12.2 (documented)
     if abs(adv) == 1.67:
         assert abs(w - seed_claim) / seed_claim > 0.1
     else:
@@ -178,7 +178,7 @@ def test_awr_weights_clip_and_singletons():
 
 
 def test_mixed_batch_per_actor_does_not_suppress_learner():
-    # seed 003's example, scaled down: 60 learner frames (rewards 0.1..0.5), 20 expert (0.6..1.0)
+    # the per-actor-normalisation source's example, scaled down: 60 learner frames (rewards 0.1..0.5), 20 expert (0.6..1.0)
     learner = np.linspace(0.1, 0.5, 60)
     expert = np.linspace(0.6, 1.0, 20)
     r = np.concatenate([learner, expert]).astype(np.float32)

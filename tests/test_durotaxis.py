@@ -1,4 +1,4 @@
-"""Durotaxis-v0 (DESIGN §4): tree invariants, spawn geometry, rewards, termination, spaces, registry."""
+"""Durotaxis-v0 (docs/design.md §4): tree invariants, spawn geometry, rewards, termination, spaces, registry."""
 
 from __future__ import annotations
 

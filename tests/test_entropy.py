@@ -1,4 +1,4 @@
-"""Tests for balancedrl.entropy (schedule + hybrid entropy loss, seed 004)."""
+"""Tests for balancedrl.entropy (schedule + hybrid entropy loss, the entropy-schedule source)."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""Expert policy (DESIGN §4): rule checks, jit/vmap, success rates of expert vs uniform random."""
+"""Expert policy (docs/design.md §4): rule checks, jit/vmap, success rates of expert vs uniform random."""
 
 from __future__ import annotations
 

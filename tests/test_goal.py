@@ -1,4 +1,4 @@
-"""Goal-v0 port: replay of every recorded step (SPEC §4.3), reset fix, keyed step, random-policy stats."""
+"""Goal-v0 port: replay of every recorded step (docs/specs/parameterised_envs.md §4.3), reset fix, keyed step, random-policy stats."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def _check(out, steps, atol_obs, atol_trace, atol_r):
 
 
 def test_replay_float32_all_steps_with_reset_fix(ref):
-    """SPEC §4.3: with the reset ball 1e-5 closer, all 71 steps keep k, done and `do`; values within ~1e-3."""
+    """docs/specs/parameterised_envs.md §4.3: with the reset ball 1e-5 closer, all 71 steps keep k, done and `do`; values within ~1e-3."""
     _, arrays, steps = ref
     out = _replay(Goal(obs_mode="raw"), arrays, reset_first=True)
     _check(out, steps, atol_obs=1e-3, atol_trace=5e-3, atol_r=1e-3)
@@ -139,7 +139,7 @@ def test_step_jit_vmap_scaled_obs(fns):
     assert obs.shape == (n, 17) and obs2.shape == (n, 17) and obs.dtype == jnp.float32
     assert np.all(np.isfinite(np.asarray(obs2))) and not np.any(np.asarray(trunc))
     assert np.all(np.asarray(info["ticks"]) >= 1) and not np.any(np.asarray(info["tick_cap_hit"]))
-    # hand-computed scaled 17-vector of the first reset state (SPEC §2.8)
+    # hand-computed scaled 17-vector of the first reset state (docs/specs/parameterised_envs.md §2.8)
     s = jax.tree.map(lambda x: np.asarray(x[0], np.float64), state)
     raw = np.concatenate([s.p, s.vp, [s.theta_p], s.k, s.vk, [s.theta_k], s.b, s.vb])
     u = (s.b - s.k) / np.linalg.norm(s.b - s.k)
@@ -198,7 +198,7 @@ def test_bad_inputs():
 
 
 def test_random_policy_statistics_small(fns):
-    """SPEC §3: uniform random policy, mean return -8.16, mean length 1.04, scoring rate 0.0005; 512 eps."""
+    """docs/specs/parameterised_envs.md §3: uniform random policy, mean return -8.16, mean length 1.04, scoring rate 0.0005; 512 eps."""
     env, _ = fns
     params = env.default_params
     n, horizon = 512, 4

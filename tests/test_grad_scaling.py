@@ -1,4 +1,4 @@
-"""Tests for balancedrl.balancers.grad_scaling (adaptive gradient scaling, seed 001)."""
+"""Tests for balancedrl.balancers.grad_scaling (adaptive gradient scaling, the gradient-scaling source)."""
 
 import jax
 import jax.numpy as jnp

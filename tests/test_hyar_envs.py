@@ -1,5 +1,5 @@
 """HyAR's extra benchmarks (Hard Goal, Catch Point, Hard Move n = 4..10): replay of every recorded step of
-the original code (SPEC2 §4.5), actuator tables, float32 discrete outcomes, random-policy statistics."""
+the original code (docs/specs/hyar_envs.md §4.5), actuator tables, float32 discrete outcomes, random-policy statistics."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def _load(name: str) -> dict:
 # ---------------------------------------------------------------------- actuator tables
 @pytest.mark.parametrize("n", [4, 6, 8, 10])
 def test_actuator_tables_bit_exact(n):
-    """SPEC2 §3.2: movement, motions and max_dist equal the original's to the last bit (BLAS sum order)."""
+    """docs/specs/hyar_envs.md §3.2: movement, motions and max_dist equal the original's to the last bit (BLAS sum order)."""
     ref = _load("hard_move_tables.json")[f"n{n}"]
     t = actuator_tables(n)
     np.testing.assert_array_equal(t["movement"], np.asarray(ref["movement"]))
@@ -45,7 +45,7 @@ def test_actuator_tables_bit_exact(n):
 
 
 def test_actuator_bit_order():
-    """LSB of a drives actuator n - 1 (SPEC2 §3.7): n = 4, a = 1 moves in -y; a = 8 (actuator 0) in +x."""
+    """LSB of a drives actuator n - 1 (docs/specs/hyar_envs.md §3.7): n = 4, a = 1 moves in -y; a = 8 (actuator 0) in +x."""
     bits = actuator_bits(4)
     np.testing.assert_array_equal(bits[1], [0, 0, 0, 1])
     np.testing.assert_array_equal(bits[8], [1, 0, 0, 0])
@@ -270,7 +270,7 @@ def test_hard_goal_replay_float32_discrete_outcomes(hard_goal_ref):
 
 
 def test_hard_goal_action_mapping():
-    """SPEC2 §1.2-1.3 by hand: p = +1 gives a region's first bound; region 2 ignores p; kick-to rescale."""
+    """docs/specs/hyar_envs.md §1.2-1.3 by hand: p = +1 gives a region's first bound; region 2 ignores p; kick-to rescale."""
     cases = np.array(  # (a, p[a + 1], Goal action, u)
         [
             (1, 1.0, 1, -1.0),
@@ -381,7 +381,7 @@ def test_bad_inputs():
         make("CatchPoint-v0", radius=1.0)
 
 
-# ---------------------------------------------------------------------- random-policy statistics (SPEC2 §4.4)
+# ---------------------------------------------------------------------- random-policy statistics (docs/specs/hyar_envs.md §4.4)
 def _random_policy(env, n: int, horizon: int, seed: int):
     """vmapped (over keys and params) uniform-random episodes: return, length, success, still alive."""
 
@@ -411,7 +411,7 @@ def _random_policy(env, n: int, horizon: int, seed: int):
     return jax.vmap(episode)(jax.random.split(jax.random.key(seed), n), batched)
 
 
-# (env, episodes, horizon, SPEC2 §4.4: mean return, its s.e., mean length, success count, reference episodes)
+# (env, episodes, horizon, docs/specs/hyar_envs.md §4.4: mean return, its s.e., mean length, success count, reference episodes)
 RANDOM_CASES = {
     "HardGoal-v0": (lambda: HardGoal(), 128, 4, -7.42, 0.04, 1.01, 1, 2000),
     "CatchPoint-v0": (lambda: CatchPoint(), 1536, 25, -29.3, 0.6, 21.3, 89, 2000),
@@ -431,7 +431,7 @@ def _random_stats(names: tuple) -> dict:
 @pytest.mark.parametrize("name", list(RANDOM_CASES))
 def test_random_policy_matches_original(name):
     """Uniform random actions and parameters with the port's own RNG: success rate, mean return and mean
-    length agree with the original's (SPEC2 §4.4) within 4 combined standard errors."""
+    length agree with the original's (docs/specs/hyar_envs.md §4.4) within 4 combined standard errors."""
     _, n, _, ref_ret, ref_se, ref_len, ref_succ, ref_n = RANDOM_CASES[name]
     group = (
         ("HardGoal-v0",) if name == "HardGoal-v0" else tuple(c for c in RANDOM_CASES if c != "HardGoal-v0")

@@ -201,7 +201,7 @@ def test_goal_success_flag_and_reward_scale(goal):
     _, _, r, term, _, info = step(jax.random.PRNGKey(0), state, jnp.asarray([1]), jnp.asarray([[0.0, 0.0, 0.0, 0.0]]))
     assert bool(term) and float(r) == 50.0 and bool(goal.success(info))
     np.testing.assert_allclose(goal.reward_components(r, info), [50.0 * GOAL_REWARD_SCALE])
-    # shooting from the reset state never scores (SPEC §3)
+    # shooting from the reset state never scores (docs/specs/parameterised_envs.md §3)
     _, s0 = env.reset(jax.random.PRNGKey(2), params)
     _, _, r, term, _, info = step(jax.random.PRNGKey(3), s0, jnp.asarray([2]), jnp.asarray([[0.0, 0.0, 0.0, 5.0]]))
     assert bool(term) and float(r) < 50.0 and not bool(goal.success(info))

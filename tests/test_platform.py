@@ -1,4 +1,4 @@
-"""Platform-v0 port: replay of every recorded step (SPEC §4.3), reset, keyed step, random-policy stats."""
+"""Platform-v0 port: replay of every recorded step (docs/specs/parameterised_envs.md §4.3), reset, keyed step, random-policy stats."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from balancedrl.envs.platform import PARAM_HIGH, PARAM_LOW, Platform, PlatformNo
 
 # Copied from shared/reference/hybrid_envs/ (recorded episodes of the original implementation).
 REF = Path(__file__).resolve().parent / "data" / "hybrid_envs" / "platform_reference.json"
-N_PAD = 144  # longest possible flight (SPEC §1.12)
+N_PAD = 144  # longest possible flight (docs/specs/parameterised_envs.md §1.12)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def _check(out, steps, atol_obs, atol_trace, atol_r):
 def test_replay_float32_all_steps(ref):
     _, arrays, steps = ref
     out = _replay(Platform(), arrays)
-    # SPEC §4.3: float32 keeps k/done/enemy_id; scaled obs error ~4e-7 (tolerance 1e-5). Raw trace: x ~ 1e3.
+    # docs/specs/parameterised_envs.md §4.3: float32 keeps k/done/enemy_id; scaled obs error ~4e-7 (tolerance 1e-5). Raw trace: x ~ 1e3.
     _check(out, steps, atol_obs=1e-5, atol_trace=2e-3, atol_r=1e-5)
 
 
@@ -167,7 +167,7 @@ def test_bad_inputs():
 
 
 def test_random_policy_statistics_small():
-    """SPEC §3: uniform random policy, mean return 0.154, mean length 2.17 (2,000 eps); 512 eps, wide tol."""
+    """docs/specs/parameterised_envs.md §3: uniform random policy, mean return 0.154, mean length 2.17 (2,000 eps); 512 eps, wide tol."""
     env = Platform()
     params = env.default_params
     n, horizon = 512, 15

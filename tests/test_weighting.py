@@ -1,4 +1,4 @@
-"""Tests for balancedrl.weighting (learnable component weights, seed 000)."""
+"""Tests for balancedrl.weighting (learnable component weights, the component-weighting source)."""
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +12,7 @@ from balancedrl.weighting import ComponentWeighting, num_weighting_params, weigh
 C = 6
 MODULE = ComponentWeighting(C)
 MODULE_NOATT = ComponentWeighting(C, use_attention=False)
-# seed 000's "Original advantages" per-component means/stds
+# the component-weighting source's "Original advantages" per-component means/stds
 SEED_MEANS = np.array([0.420, 0.100, -2.000, 0.220, 1.220, 0.270], np.float32)
 SEED_STDS = np.array([1.424, 0.158, 0.381, 0.444, 0.192, 0.120], np.float32)
 

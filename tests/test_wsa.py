@@ -1,4 +1,4 @@
-"""Tests for balancedrl.networks.wsa (seed 002 WSA fusion)."""
+"""Tests for balancedrl.networks.wsa (the WSA source WSA fusion)."""
 
 import jax
 import jax.numpy as jnp

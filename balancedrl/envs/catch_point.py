@@ -9,13 +9,13 @@ after 11 failed catches the next step returns the sentinel reward 0, which ends 
 Action: ``{"discrete": a in {0 move, 1 catch}, "continuous": (p,)}``, ``p`` nominally in [-1, 1]; the
 catch ignores it (``PARAM_OWNER = (0,)``).
 
-Step (point mass, SPEC2 §2.5; DT = 0.1, damping 0.25, mass 1):
+Step (point mass, docs/specs/hyar_envs.md §2.5; DT = 0.1, damping 0.25, mass 1):
 ``v <- 0.75 v``; ``v <- v + 0.1 F``; ``x <- x + 0.1 v``; ``d2 = |x - l|^2`` at the new position;
 while ``valid_time <= 10``: catch with ``d2 <= 0.2**2`` gives ``r = -(d2 - 20)`` (success), a failed
 catch ``valid_time += 1, r = -d2``, a move ``r = -d2``; once ``valid_time > 10``: ``r = 0``.
 HyAR's loop ends the episode when ``r > 4`` (success) or ``r == 0`` (budget spent): ``terminated``;
 the 25-step cap of its loop is the truncation ``time >= max_steps_in_episode``.
-``info["success"] = r > 4``, the flag HyAR's evaluation counts (SPEC2 §2.7).
+``info["success"] = r > 4``, the flag HyAR's evaluation counts (docs/specs/hyar_envs.md §2.7).
 
 Observation ``[v_x, v_y, l_x - x, l_y - y]`` (unscaled). Reset: ``x ~ U(-1, 1)^2``, ``l ~ U(-1, 1)^2``,
 ``v = 0``, ``valid_time = 0`` (the only randomness; steps are deterministic).
@@ -34,7 +34,7 @@ from gymnax.environments import environment, spaces
 
 from balancedrl.envs.parameterised import checked_dtype, hybrid_action_space
 
-# ---- constants (SPEC2 §2.2) ----
+# ---- constants (docs/specs/hyar_envs.md §2.2) ----
 DT = 0.1
 DAMPING = 0.25
 MASS = 1.0
@@ -83,7 +83,7 @@ def unpack_action(action: Any) -> tuple[jax.Array, jax.Array]:
 
 
 def point_mass_step(pos: jax.Array, vel: jax.Array, force: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """MPE integration (SPEC2 §2.5 steps 1-3): ``v <- v (1 - 0.25)``; ``v <- v + (F / 1) 0.1``;
+    """MPE integration (docs/specs/hyar_envs.md §2.5 steps 1-3): ``v <- v (1 - 0.25)``; ``v <- v + (F / 1) 0.1``;
     ``x <- x + 0.1 v``, in this order (bit-exact against the original in float64)."""
     vel = vel * (1.0 - DAMPING)
     vel = vel + (force / MASS) * DT
@@ -97,12 +97,12 @@ def squared_distance(pos: jax.Array, target: jax.Array) -> jax.Array:
 
 
 def point_obs(state) -> jax.Array:
-    """``[v_x, v_y, l_x - x, l_y - y]`` (SPEC2 §2.5 step 5)."""
+    """``[v_x, v_y, l_x - x, l_y - y]`` (docs/specs/hyar_envs.md §2.5 step 5)."""
     return jnp.concatenate([state.vel, state.target - state.pos])
 
 
 class CatchPoint(environment.Environment[CatchPointState, CatchPointParams]):
-    """Catch Point as a gymnax environment (SPEC2 §2). ``dtype`` float32 (default) or float64 (needs x64)."""
+    """Catch Point as a gymnax environment (docs/specs/hyar_envs.md §2). ``dtype`` float32 (default) or float64 (needs x64)."""
 
     param_low = PARAM_LOW
     param_high = PARAM_HIGH
@@ -127,7 +127,7 @@ class CatchPoint(environment.Environment[CatchPointState, CatchPointParams]):
         return NUM_ACTIONS
 
     def action_space(self, params: CatchPointParams | None = None) -> spaces.Dict:
-        """Dict(discrete=Discrete(2), continuous=Box(-1, 1, (1,))): uniform samples as SPEC2 §4.4."""
+        """Dict(discrete=Discrete(2), continuous=Box(-1, 1, (1,))): uniform samples as docs/specs/hyar_envs.md §4.4."""
         return hybrid_action_space(NUM_ACTIONS, PARAM_LOW, PARAM_HIGH)
 
     def observation_space(self, params: CatchPointParams | None = None) -> spaces.Box:

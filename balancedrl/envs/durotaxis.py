@@ -1,4 +1,4 @@
-"""Durotaxis-v0: a pure-JAX gymnax environment with a fixed node capacity (DESIGN §4).
+"""Durotaxis-v0: a pure-JAX gymnax environment with a fixed node capacity (docs/design.md §4).
 
 A cluster of nodes (a tree) sits on a 2-D substrate whose stiffness grows with x. Nodes never move;
 the cluster migrates by spawning children at its front and deleting nodes at its back. Success: the
@@ -14,7 +14,7 @@ in its info so it can be used alone.
 
 Reward components, fixed order ``balancedrl.types.REWARD_COMPONENTS`` =
 (total, graph, spawn, delete, edge, total_node). Each shaping component is a potential difference
-r_c = Φ_c(s') − Φ_c(s) (DESIGN §4, "never pay the agent for staying alive"):
+r_c = Φ_c(s') − Φ_c(s) (docs/design.md §4, "never pay the agent for staying alive"):
   graph      Φ = 100·centroid_x/W, minus a per-step size penalty max(0, N − Nc)/Nc
   spawn      Φ = 100·max alive x/W       (the front)
   delete     Φ = 100·min alive x/W       (the rear)
@@ -54,7 +54,7 @@ NUM_POTENTIALS = 5  # graph, spawn, delete, edge, total_node
 
 @struct.dataclass
 class DurotaxisParams:
-    """Environment parameters (DESIGN §4 defaults). All but ``max_nodes`` are pytree leaves (sweepable)."""
+    """Environment parameters (docs/design.md §4 defaults). All but ``max_nodes`` are pytree leaves (sweepable)."""
 
     max_nodes: int = struct.field(pytree_node=False, default=64)
     width: float = 600.0
@@ -276,7 +276,7 @@ def nearest_alive_ancestor(parent: jax.Array, alive: jax.Array) -> jax.Array:
 
 
 def delete_nodes(pos, alive, parent, delete):
-    """Step (1): remove ``delete & alive``; re-attach orphans (DESIGN §4).
+    """Step (1): remove ``delete & alive``; re-attach orphans (docs/design.md §4).
 
     A survivor whose parent was deleted re-attaches to its nearest alive ancestor. Survivors without an
     alive ancestor (the root was deleted) are orphans; the orphan with the smallest x (ties: lowest slot)
@@ -442,7 +442,7 @@ def state_from_tree(pos, parent, alive, substrate: sub_lib.Substrate, params: Du
 
 
 class Durotaxis(environment.Environment):
-    """Durotaxis-v0 (DESIGN §4). Actions: ``HybridAction`` (or dict); observation: ``Observation``."""
+    """Durotaxis-v0 (docs/design.md §4). Actions: ``HybridAction`` (or dict); observation: ``Observation``."""
 
     def __init__(self, max_nodes: int = 64):
         super().__init__()

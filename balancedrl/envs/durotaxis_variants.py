@@ -13,7 +13,7 @@ reward vector differs. Order ``SHAPED_COMPONENTS = (total, front, centroid, nois
 ``total`` holds only the task's own signal, so success and return are judged on it alone; the scalar
 reward returned by ``step`` is ``total``; the vector is ``info["reward_components"]``. front, centroid
 and crowding are potential differences (Φ = 100·x_max/W, 100·c_x/W, 100·N/overcrowd_nodes), so no
-channel pays for staying alive (DESIGN §4); on the step that empties the cluster they are 0, like
+channel pays for staying alive (docs/design.md §4); on the step that empties the cluster they are 0, like
 Durotaxis-v0's components. ``crowding`` pays for growing the node count, and the node count is exactly
 what ends an episode in failure once it exceeds ``overcrowd_nodes``: a policy greedy on it (every node
 spawns every step) overcrowds within a few steps. ε is drawn from ``fold_in(key, 1)``, a stream the
@@ -34,7 +34,7 @@ steps, with episode sums total +6.8, front +78, centroid +75, noise ≈ 0, crowd
 every step" (greedy on crowding) fails in all by overcrowding after 3 steps, collecting crowding +117
 (front +7, centroid +3); a uniformly random policy never succeeds (81 % fail within 60 steps).
 
-Sparse ``total`` alone is hard: a uniformly random policy never succeeds (DESIGN §4: 99 % die, mostly by
+Sparse ``total`` alone is hard: a uniformly random policy never succeeds (docs/design.md §4: 99 % die, mostly by
 emptying), so before the first success the only signal in ``total`` is −10 for failing and −0.1 per
 step, which (over the 200-step budget) even prefers an early death to a long failed attempt.
 """

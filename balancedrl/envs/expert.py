@@ -1,4 +1,4 @@
-"""Scripted Durotaxis expert (DESIGN §4).
+"""Scripted Durotaxis expert (docs/design.md §4).
 
 Rule, per alive node, from the observation only (jit/vmap-safe, no Python per node):
 with N alive nodes, integer x-rank r ∈ {0..N−1} (recovered from the x_rank feature as

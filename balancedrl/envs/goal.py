@@ -11,16 +11,16 @@ units; ``PARAM_OWNER = (0, 0, 1, 2)``. The chosen action's parameters are clippe
 One ``step`` = ``time += 1`` then a capped ``lax.while_loop`` of ticks (kick-to: until the ball is
 kickable and slower than 0.1; shoot: until terminal). Reward: +50 goal, ``-goal_distance(b)`` on any other
 termination, 0 otherwise. ``accelerate`` draws ``rr ~ U(-rand, rand)`` and ``(nx, ny) ~ U(-rmax, rmax)``
-with ``rmax = rand |v|`` (SPEC §2.7, §2.10): once for the player's kick/dash (if any) and once for the keeper.
+with ``rmax = rand |v|`` (docs/specs/parameterised_envs.md §2.7, §2.10): once for the player's kick/dash (if any) and once for the keeper.
 
 ``step_env`` draws, per tick, six ``U(-1, 1)`` values from ``fold_in(key, tick)`` and scales them by
 (rand, rmax, rmax); ``step_with_noise`` feeds recorded raw draws (``GoalNoise``) to the same tick code.
 
 Reset: ``y0 ~ U(-15, 15)``, ball ``1.6 - margin`` in front of the player (margin 1e-12 in float64, 1e-5 in
-float32, SPEC §2.11/§4.3, so the first tick kicks), keeper on the ball-goal line at x = 14.5.
+float32, docs/specs/parameterised_envs.md §2.11/§4.3, so the first tick kicks), keeper on the ball-goal line at x = 14.5.
 
 Observation (``obs_mode``): ``"scaled17"`` (default; the MP-DQN wrapper: 14 raw + keeper-to-ball unit
-vector + keeper goal-line projection, mapped to [-1, 1] with LOW/HIGH, SPEC §2.8) or ``"raw"`` (14-vector
+vector + keeper goal-line projection, mapped to [-1, 1] with LOW/HIGH, docs/specs/parameterised_envs.md §2.8) or ``"raw"`` (14-vector
 ``[p, v_p, th_p, k, v_k, th_k, b, v_b]``). The tick count is ``info["ticks"]``.
 """
 
@@ -38,7 +38,7 @@ from gymnax.environments import environment, spaces
 from balancedrl.envs.parameterised import checked_dtype, hybrid_action_space
 
 PI = float(np.pi)
-# ---- constants (SPEC §2.2) ----
+# ---- constants (docs/specs/parameterised_envs.md §2.2) ----
 HALF_LENGTH = 20.0  # PITCH_LENGTH / 2, goal line
 HALF_WIDTH = 15.0
 GOAL_HALF = 14.02 / 2  # 7.01
@@ -49,7 +49,7 @@ KICKABLE = 1.6
 CATCHABLE = 2.0
 INERTIA_MOMENT = 5.0
 MAXPOWER = 100.0
-BALL_DECAY_GAP = 1.0 - 0.94  # 0.06000000000000005 (computed in float64, SPEC §2.7)
+BALL_DECAY_GAP = 1.0 - 0.94  # 0.06000000000000005 (computed in float64, docs/specs/parameterised_envs.md §2.7)
 # (radius, power_rate, rand, accel_max, speed_max, decay)
 PLAYER = (0.9, 0.006, 0.1, 1.0, 1.0, 0.4)
 KEEPER = (0.9, 0.006, 0.1, 1.0, 1.0, 0.4)
@@ -111,7 +111,7 @@ def _unpack_action(action: Any) -> tuple[jax.Array, jax.Array]:
 
 
 class Goal(environment.Environment[GoalState, GoalParams]):
-    """Goal-v0 as a gymnax environment (SPEC §2).
+    """Goal-v0 as a gymnax environment (docs/specs/parameterised_envs.md §2).
 
     dtype: float32 (default) or float64 (needs x64). obs_mode: "scaled17" (default) or "raw".
     reset_margin: how much closer than 1.6 the reset ball sits (default 1e-12 in float64, 1e-5 in float32).
@@ -169,7 +169,7 @@ class Goal(environment.Environment[GoalState, GoalParams]):
         return jnp.asarray(PARAM_OWNER) == jnp.asarray(discrete)[..., None]
 
     def reset_env(self, key: jax.Array, params: GoalParams) -> tuple[jax.Array, GoalState]:
-        """``y0 ~ U(-15, 15)`` then :meth:`reset_from_y0` (SPEC §2.5)."""
+        """``y0 ~ U(-15, 15)`` then :meth:`reset_from_y0` (docs/specs/parameterised_envs.md §2.5)."""
         y0 = jax.random.uniform(key, (), self.dtype, -HALF_WIDTH, HALF_WIDTH)
         state = self.reset_from_y0(y0)
         return self.get_obs(state), state
@@ -221,7 +221,7 @@ class Goal(environment.Environment[GoalState, GoalParams]):
     def step_with_noise(
         self, state: GoalState, action: Any, params: GoalParams, noise: GoalNoise
     ) -> tuple[jax.Array, GoalState, jax.Array, jax.Array, dict]:
-        """Deterministic macro-step replaying recorded draws (SPEC §4.3); same tick code as ``step_env``.
+        """Deterministic macro-step replaying recorded draws (docs/specs/parameterised_envs.md §4.3); same tick code as ``step_env``.
 
         Returns ``obs, state, reward, terminated, info`` with ``info["trace"]`` [N, 14] (raw state after each
         tick) and ``info["do"]`` [N] (0 K, 1 D, 2 T; -1 past ``info["ticks"]``).
@@ -244,7 +244,7 @@ class Goal(environment.Environment[GoalState, GoalParams]):
         return 2.0 * (s - low) / (high - low) - 1.0
 
     def features17(self, state: GoalState) -> jax.Array:
-        """Unscaled 17-vector: raw 14, keeper-to-ball unit vector, keeper goal-line projection (SPEC §2.8)."""
+        """Unscaled 17-vector: raw 14, keeper-to-ball unit vector, keeper goal-line projection (docs/specs/parameterised_envs.md §2.8)."""
         raw = self.raw_obs(state)
         b, k = state.b, state.k
         diff = b - k
@@ -262,7 +262,7 @@ class Goal(environment.Environment[GoalState, GoalParams]):
 
     @staticmethod
     def raw_obs(state: GoalState) -> jax.Array:
-        """The 14-vector ``[p, v_p, th_p, k, v_k, th_k, b, v_b]`` (SPEC §2.8)."""
+        """The 14-vector ``[p, v_p, th_p, k, v_k, th_k, b, v_b]`` (docs/specs/parameterised_envs.md §2.8)."""
         return jnp.concatenate(
             [
                 state.p,
@@ -305,7 +305,7 @@ class Goal(environment.Environment[GoalState, GoalParams]):
         kind, cont = _unpack_action(action)
         kind = jnp.asarray(kind, jnp.int32)
         cont = jnp.clip(jnp.asarray(cont, dt), jnp.asarray(PARAM_LOW, dt), jnp.asarray(PARAM_HIGH, dt))
-        # target T: kick-to (q1, q1) (q2 ignored, SPEC §2.4), shoot (20.4, s)
+        # target T: kick-to (q1, q1) (q2 ignored, docs/specs/parameterised_envs.md §2.4), shoot (20.4, s)
         shoot_y = jnp.where(kind == 1, cont[2], cont[3])
         target = jnp.where(
             kind == 0,
@@ -356,7 +356,7 @@ class Goal(environment.Environment[GoalState, GoalParams]):
         return self.get_obs(new_state), new_state, reward, term, info
 
 
-# ---------------------------------------------------------------------- physics (SPEC §2.7)
+# ---------------------------------------------------------------------- physics (docs/specs/parameterised_envs.md §2.7)
 def _norm(v):
     return jnp.sqrt(v[0] * v[0] + v[1] * v[1])
 
@@ -392,7 +392,7 @@ def _kickto_running(phys):
 
 
 def _goal_distance(b):
-    """Distance of the ball to the goal mouth (SPEC §2.7, asymmetric sign behind the line kept)."""
+    """Distance of the ball to the goal mouth (docs/specs/parameterised_envs.md §2.7, asymmetric sign behind the line kept)."""
     bx, by = b[0], b[1]
     d_low = jnp.sqrt((HALF_LENGTH - bx) ** 2 + (-GOAL_HALF - by) ** 2)
     d_high = jnp.sqrt((HALF_LENGTH - bx) ** 2 + (GOAL_HALF - by) ** 2)
@@ -428,7 +428,7 @@ def _collide(p1, v1, r1, p2, v2, r2):
 
 
 def _tick(phys, target, act_noise, goalie_noise, unit_noise: bool):
-    """One tick (SPEC §2.7): player behaviour, keeper, integration, collisions, termination.
+    """One tick (docs/specs/parameterised_envs.md §2.7): player behaviour, keeper, integration, collisions, termination.
     Returns (phys, reward, terminal, code) with code 0 kick, 1 dash, 2 turn."""
     p, vp, th_p, k, vk, th_k, b, vb = phys
     # 1. player behaviour

@@ -1,4 +1,4 @@
-"""Observation -> padded ``jraph.GraphsTuple`` (DESIGN §4, §5).
+"""Observation -> padded ``jraph.GraphsTuple`` (docs/design.md §4, §5).
 
 Layout for B graphs of capacity M (a single Observation is B = 1):
 

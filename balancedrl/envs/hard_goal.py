@@ -17,11 +17,11 @@ Action: ``{"discrete": a in {0..10}, "continuous": p in R^12}``, nominally ``[-1
 clips ``env_p`` into its bounds before simulating.
 
 Observation (``obs_mode="scaled17"``, default): ``2 (s17 - L) / R - 1`` with Goal's unscaled 17 features
-``s17`` and float32 bounds ``L = float32(low)``, ``R = float32(high) - float32(low)`` (SPEC2 §1.4; the
+``s17`` and float32 bounds ``L = float32(low)``, ``R = float32(high) - float32(low)`` (docs/specs/hyar_envs.md §1.4; the
 values can leave [-1, 1]). ``obs_mode="raw"`` gives Goal's 14-vector.
 
 ``info["success"]``: the step ended the episode with a goal (reward +50), HyAR's evaluation criterion
-"episode return == 50" (SPEC2 §1.7). ``info["u"]`` [2] and ``info["env_p"]`` [2] are the mapped parameter
+"episode return == 50" (docs/specs/hyar_envs.md §1.7). ``info["u"]`` [2] and ``info["env_p"]`` [2] are the mapped parameter
 before and after the rescaling (a shoot repeats its scalar).
 """
 
@@ -60,7 +60,7 @@ OBS_RANGE_F32 = (OBS_HIGH.astype(np.float32) - OBS_LOW.astype(np.float32)).astyp
 
 
 class HardGoal(Goal):
-    """Hard Goal as a gymnax environment (SPEC2 §1): Goal-v0 dynamics, 11 actions, 12 parameters in [-1, 1].
+    """Hard Goal as a gymnax environment (docs/specs/hyar_envs.md §1): Goal-v0 dynamics, 11 actions, 12 parameters in [-1, 1].
 
     dtype: float32 (default) or float64 (needs x64). obs_mode: "scaled17" (default) or "raw".
     reset_margin: as :class:`balancedrl.envs.goal.Goal`.
@@ -80,7 +80,7 @@ class HardGoal(Goal):
         return NUM_ACTIONS
 
     def action_space(self, params: GoalParams | None = None) -> spaces.Dict:
-        """Dict(discrete=Discrete(11), continuous=Box(-1, 1, (12,))): uniform samples as SPEC2 §4.4."""
+        """Dict(discrete=Discrete(11), continuous=Box(-1, 1, (12,))): uniform samples as docs/specs/hyar_envs.md §4.4."""
         return hybrid_action_space(NUM_ACTIONS, PARAM_LOW, PARAM_HIGH)
 
     def param_mask(self, discrete: jax.Array) -> jax.Array:

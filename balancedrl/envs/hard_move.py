@@ -5,14 +5,14 @@ Faithful port of ``/work/shared/reference/hybrid_envs_2/SPEC2.md`` §3 (HyAR's M
 The point-mass world of Catch Point (``v <- 0.75 v + 0.1 F``, ``x <- x + 0.1 v``) with n actuators evenly
 spaced on the circle; the agent must end a step within 0.2 of a fixed target.
 
-Actuator table (SPEC2 §3.2), built once in float64 NumPy by :func:`actuator_tables`:
+Actuator table (docs/specs/hyar_envs.md §3.2), built once in float64 NumPy by :func:`actuator_tables`:
 ``movement[k] = round3(cos x_k, sin x_k)`` with ``x = linspace(0, 2 pi, n + 1)``;
 ``bits(a)[k] = (a >> (n - 1 - k)) & 1`` -- the **least significant bit of a drives actuator n - 1**, the
 most significant bit actuator 0; ``raw[a] = bits(a) . movement`` summed in the order of the original's
 BLAS ``ddot`` (bit-exact tables); ``motions[a] = raw[a] / max_a |raw[a]|``.
 
 Action: ``{"discrete": a in {0 .. 2^n - 1}, "continuous": params}``. Only one strength is read for the
-whole pattern (SPEC2 §3.3): with ``param_layout="per_action"`` (default, the original interface)
+whole pattern (docs/specs/hyar_envs.md §3.3): with ``param_layout="per_action"`` (default, the original interface)
 ``params`` has 2^n entries and ``p = params[a]`` (``PARAM_OWNER[i] = i``); with ``param_layout="shared"``
 ``params`` has one entry, used by every action (``param_owner = (-1,)``) -- the same dynamics with a
 2^n times smaller parameter vector. ``p`` is never clipped (negative p reverses the direction).
@@ -20,7 +20,7 @@ Force ``F = (motions[a]_x p 2, motions[a]_y p 2)``.
 
 Reward with the new position: ``r = -(d2 - 20)`` if ``d2 <= 0.2**2`` else ``-d2`` (``d2 = |x - l|^2``).
 HyAR's loop ends the episode when ``r > 4`` (``terminated``, ``info["success"]``, the flag its evaluation
-counts, SPEC2 §3.6) and cuts it after 30 steps (truncation ``time >= max_steps_in_episode``).
+counts, docs/specs/hyar_envs.md §3.6) and cuts it after 30 steps (truncation ``time >= max_steps_in_episode``).
 Observation ``[v_x, v_y, l_x - x, l_y - y]``. Reset: ``x ~ U(-1, 1)^2``, ``l ~ U(-1, 1)^2``, ``v = 0``.
 """
 
@@ -62,7 +62,7 @@ def actuator_bits(n: int) -> np.ndarray:
 def actuator_tables(n: int) -> dict[str, Any]:
     """``movement`` [n, 2], ``motions`` [2^n, 2] and ``max_dist`` of the original code, float64, bit-exact.
 
-    The sum ``bits(a) . movement`` follows the original's BLAS ``ddot`` order (SPEC2 §3.2): with
+    The sum ``bits(a) . movement`` follows the original's BLAS ``ddot`` order (docs/specs/hyar_envs.md §3.2): with
     ``m = n - n mod 8``, even and odd k < m are accumulated separately from 0.0, the rest (k >= m) in a
     tail from 0.0, and ``raw = tail + (even + odd)``. A plain left-to-right sum is off by <= 3.3e-16.
     """
@@ -107,7 +107,7 @@ class HardMoveParams(environment.EnvParams):
 
 
 class HardMove(environment.Environment[HardMoveState, HardMoveParams]):
-    """Hard Move with ``n`` actuators (SPEC2 §3); 2^n discrete actions.
+    """Hard Move with ``n`` actuators (docs/specs/hyar_envs.md §3); 2^n discrete actions.
 
     dtype: float32 (default) or float64 (needs x64). param_layout: "per_action" (2^n parameters, the
     original interface) or "shared" (one parameter for every action).
@@ -150,7 +150,7 @@ class HardMove(environment.Environment[HardMoveState, HardMoveParams]):
 
     def action_space(self, params: HardMoveParams | None = None) -> spaces.Dict:
         """Dict(discrete=Discrete(2^n), continuous=Box(-1, 1, (P,))), P = 2^n or 1 (``param_layout``);
-        uniform samples as SPEC2 §4.4."""
+        uniform samples as docs/specs/hyar_envs.md §4.4."""
         P = len(self.param_low)
         return spaces.Dict(
             {

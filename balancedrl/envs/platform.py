@@ -11,8 +11,8 @@ entry ``i``), clipped into ``[PARAM_LOW[k], PARAM_HIGH[k]]``.
 
 One ``step`` runs a capped ``lax.while_loop`` of physics ticks (run: 20 ticks; hop/leap: until landing),
 stopping early on a terminal tick. The observation is the scaled 9-vector ``(raw + SHIFT) / SCALE``
-(SPEC §1.8); the tick count is ``info["ticks"]``. Reward = horizontal displacement / 1035 (so the return is
-``final_x / 1035``). Randomness (SPEC §1.11): per tick ``n_p ~ N(0, 0.025)`` (player, applied as
+(docs/specs/parameterised_envs.md §1.8); the tick count is ``info["ticks"]``. Reward = horizontal displacement / 1035 (so the return is
+``final_x / 1035``). Randomness (docs/specs/parameterised_envs.md §1.11): per tick ``n_p ~ N(0, 0.025)`` (player, applied as
 ``vx -= |n_p|``), ``n_e ~ N(0, 0.025)`` (active enemy) and, on a take-off tick, ``j1, j2 ~ N(0, 1)``.
 
 ``step_env`` draws these from the key (one ``fold_in(key, tick)`` per tick) and runs the same tick code as
@@ -32,7 +32,7 @@ from gymnax.environments import environment, spaces
 
 from balancedrl.envs.parameterised import checked_dtype, hybrid_action_space
 
-# ---- constants (SPEC §1.2) ----
+# ---- constants (docs/specs/parameterised_envs.md §1.2) ----
 DT = 0.05
 MAX_DX, MAX_DY = 100.0, 200.0
 MAX_DX_ON = 70.0
@@ -112,7 +112,7 @@ def _unpack_action(action: Any) -> tuple[jax.Array, jax.Array]:
 
 
 class Platform(environment.Environment[PlatformState, PlatformParams]):
-    """Platform-v0 as a gymnax environment (SPEC §1). ``dtype`` float32 (default) or float64 (needs x64)."""
+    """Platform-v0 as a gymnax environment (docs/specs/parameterised_envs.md §1). ``dtype`` float32 (default) or float64 (needs x64)."""
 
     param_low = PARAM_LOW
     param_high = PARAM_HIGH
@@ -149,7 +149,7 @@ class Platform(environment.Environment[PlatformState, PlatformParams]):
         return jnp.asarray(PARAM_OWNER) == jnp.asarray(discrete)[..., None]
 
     def reset_env(self, key: jax.Array, params: PlatformParams) -> tuple[jax.Array, PlatformState]:
-        """Deterministic reset (SPEC §1.5): player (0, 40) at rest, enemies at 230 / 730 with dx = -30."""
+        """Deterministic reset (docs/specs/parameterised_envs.md §1.5): player (0, 40) at rest, enemies at 230 / 730 with dx = -30."""
         del key
         state = self.state_from_vector(jnp.asarray(RESET_VECTOR, self.dtype))
         return self.get_obs(state), state
@@ -169,7 +169,7 @@ class Platform(environment.Environment[PlatformState, PlatformParams]):
     def step_with_noise(
         self, state: PlatformState, action: Any, params: PlatformParams, noise: PlatformNoise
     ) -> tuple[jax.Array, PlatformState, jax.Array, jax.Array, dict]:
-        """Deterministic macro-step replaying recorded draws (SPEC §4.3); same tick code as ``step_env``.
+        """Deterministic macro-step replaying recorded draws (docs/specs/parameterised_envs.md §4.3); same tick code as ``step_env``.
 
         Returns ``obs, state, reward, terminated, info`` with ``info["trace"]`` [N, 8] (state vector after
         each tick, zero past ``info["ticks"]``) and ``info["enemy_id"]`` [N] (1 or 2, 0 past the end).
@@ -188,7 +188,7 @@ class Platform(environment.Environment[PlatformState, PlatformParams]):
     def get_obs(
         self, state: PlatformState, params: PlatformParams | None = None, key: Any = None
     ) -> jax.Array:
-        """Scaled 9-vector ``(raw + SHIFT) / SCALE`` (SPEC §1.8); enemy 2 iff x > 475; features by x."""
+        """Scaled 9-vector ``(raw + SHIFT) / SCALE`` (docs/specs/parameterised_envs.md §1.8); enemy 2 iff x > 475; features by x."""
         x = state.x
         e = jnp.where(x > PLATFORM_X[1], 1, 0)
         f = jnp.where(x < PLATFORM_X[1], 0, jnp.where(x < PLATFORM_X[2], 1, 2))
@@ -282,7 +282,7 @@ class Platform(environment.Environment[PlatformState, PlatformParams]):
         return self.get_obs(new_state), new_state, reward, term, info
 
 
-# ---------------------------------------------------------------------- physics (SPEC §1.7)
+# ---------------------------------------------------------------------- physics (docs/specs/parameterised_envs.md §1.7)
 def _on_ground(x, y):
     """``y == 40`` exactly and ``-20 <= x - px <= w`` for some platform."""
     ok = jnp.zeros((), bool)
@@ -305,7 +305,7 @@ def _terminal(x, y, enemy_x):
 
 
 def _tick(phys, k, param, x0, noise):
-    """One physics tick in the order of SPEC §1.7; ``noise = (n_p, n_e, j1, j2)``."""
+    """One physics tick in the order of docs/specs/parameterised_envs.md §1.7; ``noise = (n_p, n_e, j1, j2)``."""
     x, y, vx, vy, ex, edx = phys
     n_p, n_e, j1, j2 = noise[0], noise[1], noise[2], noise[3]
     on = _on_ground(x, y)

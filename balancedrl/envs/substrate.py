@@ -1,4 +1,4 @@
-"""Durotaxis substrates: stiffness (intensity) fields that grow with x (DESIGN §4).
+"""Durotaxis substrates: stiffness (intensity) fields that grow with x (docs/design.md §4).
 
 Three kinds, drawn per episode:
 
@@ -116,5 +116,5 @@ def reference_intensity(sub: Substrate, width) -> jax.Array:
 
 
 def hill_length(gamma, alpha, intensity_parent) -> jax.Array:
-    """Protrusion length of the Hill law L = γ / (1 + (α / I)²) (DESIGN §4)."""
+    """Protrusion length of the Hill law L = γ / (1 + (α / I)²) (docs/design.md §4)."""
     return gamma / (1.0 + jnp.square(alpha / intensity_parent))

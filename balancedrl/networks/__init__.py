@@ -1,4 +1,4 @@
-"""Policy/value networks: jraph GNN encoder, raster + CNN extractors, WSA fusion (DESIGN §5)."""
+"""Policy/value networks: jraph GNN encoder, raster + CNN extractors, WSA fusion (docs/design.md §5)."""
 
 from balancedrl.networks.actor_critic import (
     EXTRACTOR_TYPES,

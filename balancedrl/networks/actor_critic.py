@@ -1,4 +1,4 @@
-"""Hybrid actor-critic over Durotaxis graphs, with optional WSA fusion (DESIGN §5, seed 002).
+"""Hybrid actor-critic over Durotaxis graphs, with optional WSA fusion (docs/design.md §5, the WSA source).
 
     tokens [M,d], g [d]   = GraphEncoder(obs)                       (jraph, gnn.py)
     rep                   = g                                        (use_wsa=False)
@@ -48,7 +48,7 @@ def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class WSAConfig:
-    """WSA settings (seed 002). `token_image=True` appends ("token_image", False) to `ptms` unless
+    """WSA settings (the WSA source). `token_image=True` appends ("token_image", False) to `ptms` unless
     a token_image extractor is already listed. `cnn_channels`/`cnn_embedding_dim` must match the
     shipped checkpoint when "pretrained_cnn" is used."""
 
@@ -112,7 +112,7 @@ class WSAConfig:
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
-    """Network settings (DESIGN §5)."""
+    """Network settings (docs/design.md §5)."""
 
     hidden_dim: int = 64
     num_gnn_layers: int = 2
@@ -228,7 +228,7 @@ def count_params(variables: Any) -> int:
 
 
 class TokenImageExtractor(nn.Module):
-    """Seed 002's token image: img = Σ_{alive j} reshape(Dense(S²)([tokens_j, g]), S×S), then CNN."""
+    """The WSA source's token image: img = Σ_{alive j} reshape(Dense(S²)([tokens_j, g]), S×S), then CNN."""
 
     size: int = 24
     channels: tuple = PTM_CHANNELS

@@ -1,4 +1,4 @@
-"""Small ResNet-style CNN feature extractor for rasterised graphs (seed 002's "PTM" backbones).
+"""Small ResNet-style CNN feature extractor for rasterised graphs (the WSA source's "PTM" backbones).
 
 The same architecture serves the pre-trained (frozen, loaded from the shipped orbax checkpoint)
 and the random (trainable) extractors, so a checkpoint fits either. Architecture, for an image

@@ -1,4 +1,4 @@
-"""jraph graph encoder for Durotaxis observations (DESIGN §5).
+"""jraph graph encoder for Durotaxis observations (docs/design.md §5).
 
 The tree edges are built directly from `Observation.parent`, independent of the environment's
 helpers: every alive node i with an alive parent p gives two directed edges, i→p (edge slot i) and

@@ -1,4 +1,4 @@
-"""Orbax checkpoint I/O for the pre-trained CNN extractor (DESIGN §5, seed 002 "PTM").
+"""Orbax checkpoint I/O for the pre-trained CNN extractor (docs/design.md §5, the WSA source "PTM").
 
 The shipped checkpoint `balancedrl/assets/ptm/cnn_v1` holds the parameters of a
 `ResNetEncoder(channels=(8, 16, 16), embedding_dim=64)` trained by `experiments/pretrain_ptms.py`

@@ -1,4 +1,4 @@
-"""Rasterise a Durotaxis observation into a small image for the CNN extractors (DESIGN §5, seed 002).
+"""Rasterise a Durotaxis observation into a small image for the CNN extractors (docs/design.md §5, the WSA source).
 
 Grid: `size × size` cells over the whole substrate; cell of a point (x, y) in normalised units
 [0, 1]² is (row, col) = (clip(⌊y·size⌋), clip(⌊x·size⌋)). Channels (float32 [size, size, 4]):

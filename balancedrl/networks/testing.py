@@ -1,7 +1,7 @@
 """Synthetic Durotaxis-like observations for tests and for pre-training without the environment.
 
 `random_observation` builds one valid observation in the format of `balancedrl.types.Observation`
-(DESIGN §4): `n_alive` nodes in random slots, parent pointers forming one tree (the root has
+(docs/design.md §4): `n_alive` nodes in random slots, parent pointers forming one tree (the root has
 parent -1), dead slots all zero with parent -1 and mask False. Children are placed 8–20 px from
 their parent, so the clusters look like the environment's. NumPy only (host side, not jitted).
 """

@@ -1,4 +1,4 @@
-"""Weight Sharing Attention (WSA) fusion of several feature extractors (seed 002).
+"""Weight Sharing Attention (WSA) fusion of several feature extractors (the WSA source).
 
 Given K embeddings E_i (any widths, leading batch axes allowed) and a state vector g (the GNN
 graph token):

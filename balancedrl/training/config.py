@@ -1,8 +1,8 @@
 """Typed, validated training configuration.
 
-Sections and key names follow the seeds (``trainer.advantage_weighting.enable_learnable_weights``,
+Sections and key names follow the source project (``trainer.advantage_weighting.enable_learnable_weights``,
 ``trainer.gradient_scaling.gradient_norm_target``, ``trainer.entropy_regularization.*``,
-``actor_critic.use_wsa``, ``actor_critic.wsa_config.*``) so a reader of the seeds finds them.
+``actor_critic.use_wsa``, ``actor_critic.wsa_config.*``) so a reader of the source documents finds them.
 
 Configs load from YAML (:func:`load_config`), take ``section.key=value`` overrides (:func:`apply_overrides`),
 and are checked by :func:`validate` before anything is compiled: an unknown key or an out-of-range value
@@ -22,15 +22,39 @@ from typing import Any, get_origin, get_type_hints
 
 import yaml
 
+from balancedrl.networks.actor_critic import EXTRACTOR_TYPES as PTM_TYPES
+from balancedrl.networks.gnn import GNN_LAYERS
+from balancedrl.networks.wsa import FUSION_MODES
+
 
 class ConfigError(ValueError):
     """A configuration key is unknown or its value is out of range."""
 
 
+# Allowed ranges: (low, high, low_inclusive, high_inclusive) or a tuple of choices.
+_POS = (0.0, math.inf, False, True)
+_NONNEG = (0.0, math.inf, True, True)
+_UNIT_OPEN = (0.0, 1.0, False, False)
+_UNIT = (0.0, 1.0, True, True)
+_POS_INT = (1, math.inf, True, True)
+_NONNEG_INT = (0, math.inf, True, True)
+
+NORM_REFRESH = ("minibatch", "epoch")  # trainer.balancer.norm_refresh (training/learner.py)
+PARAM_PRIORS = ("none", "mpdqn")  # actor_critic.param_prior (training/adapters/parameterised.py)
+ADVANTAGE_FALLBACKS = ("total", "mean")  # trainer.advantage_weighting.fallback (training/losses.py)
+SEED_AXES = ("vmap", "map")  # run.seed_axis (trainer.make_run_chunk)
+
+
+def ranged(default: Any, allowed: Any):
+    """A config field with its allowed values in the field's metadata: ``(low, high, low_inclusive,
+    high_inclusive)`` or a tuple of choices. :data:`RANGES` and :func:`validate` read them from there."""
+    return field(default=default, metadata={"allowed": allowed})
+
+
 @dataclass
 class EnvConfig:
     name: str = "Durotaxis-v0"
-    num_envs: int = 32
+    num_envs: int = ranged(32, _POS_INT)
     # Overrides of the environment's default params (e.g. {max_steps_in_episode: 100}).
     params: dict = field(default_factory=dict)
 
@@ -43,8 +67,8 @@ class PTMConfig:
 
 @dataclass
 class WSAConfigSection:
-    embedding_dim: int = 64
-    context_dim: int = 32
+    embedding_dim: int = ranged(64, _POS_INT)
+    context_dim: int = ranged(32, _POS_INT)
     ptms: list = field(
         default_factory=lambda: [
             PTMConfig("pretrained_cnn", True),
@@ -52,64 +76,67 @@ class WSAConfigSection:
             PTMConfig("gnn_token", False),
         ]
     )
-    attention_temperature: float = 1.0
-    fusion: str = "wsa"
-    raster_size: int = 24
+    attention_temperature: float = ranged(1.0, _POS)
+    fusion: str = ranged("wsa", FUSION_MODES)
+    raster_size: int = ranged(24, (8, 128, True, True))
 
 
 @dataclass
 class ActorCriticConfig:
-    hidden_dim: int = 64
-    num_gnn_layers: int = 2
-    gnn_layer: str = "sage"
-    log_std_init: float = -0.5
+    hidden_dim: int = ranged(32, _POS_INT)
+    num_gnn_layers: int = ranged(2, _NONNEG_INT)
+    gnn_layer: str = ranged("sage", GNN_LAYERS)
+    log_std_init: float = ranged(-0.5, (-10.0, 2.0, True, True))
     # "mpdqn": the parameterised-action tasks start their parameter means at MP-DQN's fixed linear prior
     # (training/adapters/parameterised.py); "none" elsewhere.
-    param_prior: str = "none"
+    param_prior: str = ranged("none", PARAM_PRIORS)
     use_wsa: bool = False
     wsa_config: WSAConfigSection = field(default_factory=WSAConfigSection)
 
 
 @dataclass
 class AdvantageWeightingConfig:
-    """Seed 000. ``mode`` picks how component advantages become one advantage:
-    ``learnable`` (softmax + attention weighting), ``total`` (the `total` component only), ``mean``."""
+    """Learnable reward-component weights (softmax base weights + attention; ``balancedrl.weighting``). With
+``enable_learnable_weights: false`` the advantage is the ``fallback``: the ``total`` component, or the
+``mean`` of the normalised components."""
 
     enable_learnable_weights: bool = True
     enable_attention_weighting: bool = True
-    weight_learning_rate: float = 0.01
-    weight_regularization: float = 0.001
-    weight_max_grad_norm: float = 0.5
-    fallback: str = "total"  # used when enable_learnable_weights is false: total | mean
+    weight_learning_rate: float = ranged(0.01, _POS)
+    weight_regularization: float = ranged(0.001, _NONNEG)
+    weight_max_grad_norm: float = ranged(0.5, _POS)
+    fallback: str = ranged("total", ADVANTAGE_FALLBACKS)  # used when enable_learnable_weights is false: total | mean
 
 
 @dataclass
 class GradientScalingConfig:
-    """Seed 001."""
+    """Adaptive gradient scaling between the discrete and continuous surrogates (the ``grad_scaling``
+    balancer) and the two surrogates' base weights (normalised to sum 1 wherever they are used)."""
 
     enable_adaptive_scaling: bool = True
-    gradient_norm_target: float = 1.0
-    scaling_momentum: float = 0.9
-    min_scaling_factor: float = 0.1
-    max_scaling_factor: float = 10.0
-    warmup_steps: int = 100  # counted in gradient-norm measurements (see trainer.balancer.norm_refresh)
-    base_discrete_weight: float = 0.7
-    base_continuous_weight: float = 0.3
+    gradient_norm_target: float = ranged(1.0, _POS)
+    scaling_momentum: float = ranged(0.9, (0.0, 1.0, True, False))
+    min_scaling_factor: float = ranged(0.1, _POS)
+    max_scaling_factor: float = ranged(10.0, _POS)
+    warmup_steps: int = ranged(20, _NONNEG_INT)  # counted in gradient-norm measurements (see trainer.balancer.norm_refresh)
+    base_discrete_weight: float = ranged(0.7, _POS)
+    base_continuous_weight: float = ranged(0.3, _POS)
 
 
 @dataclass
 class EntropyConfig:
-    """Seed 004. ``entropy_decay_episodes`` is counted in PPO updates here (documented in the README)."""
+    """Entropy schedule with collapse protection (``balancedrl.entropy``). ``entropy_decay_episodes`` is
+    counted in PPO updates here."""
 
     enable_adaptive_entropy: bool = True
-    entropy_coeff_start: float = 0.1
-    entropy_coeff_end: float = 0.001
-    entropy_decay_episodes: int = 500
-    entropy_coeff: float = 0.01  # fixed coefficient when the schedule is off
-    discrete_entropy_weight: float = 1.0
-    continuous_entropy_weight: float = 0.5
-    min_entropy_threshold: float = 0.1
-    penalty_scale: float = 3.0
+    entropy_coeff_start: float = ranged(0.02, _NONNEG)
+    entropy_coeff_end: float = ranged(0.001, _NONNEG)
+    entropy_decay_episodes: int = ranged(150, _POS_INT)
+    entropy_coeff: float = ranged(0.01, _NONNEG)  # fixed coefficient when the schedule is off
+    discrete_entropy_weight: float = ranged(1.0, _NONNEG)
+    continuous_entropy_weight: float = ranged(0.05, _NONNEG)
+    min_entropy_threshold: float = ranged(0.1, _NONNEG)
+    penalty_scale: float = ranged(3.0, _NONNEG)
 
 
 @dataclass
@@ -117,19 +144,19 @@ class RewardNormalizationConfig:
     """Two-tier reward normalisation (tier 1 running std per component, tier 2 median balancing)."""
 
     enable: bool = False
-    clip: float = 10.0
+    clip: float = ranged(10.0, _POS)
 
 
 @dataclass
 class ExpertGuidanceConfig:
-    """Seed 003 in PPO: expert frames with per-actor advantage normalisation and AWR imitation."""
+    """Expert guidance in PPO: expert frames with per-actor advantage normalisation and AWR imitation."""
 
     enable: bool = False
-    expert_ratio_start: float = 0.5
-    expert_ratio_end: float = 0.0
-    decay_updates: int = 100
-    imitation_coeff: float = 1.0
-    awr_beta: float = 1.5
+    expert_ratio_start: float = ranged(0.5, _UNIT)
+    expert_ratio_end: float = ranged(0.0, _UNIT)
+    decay_updates: int = ranged(100, _POS_INT)
+    imitation_coeff: float = ranged(1.0, _NONNEG)
+    awr_beta: float = ranged(1.5, _NONNEG)
     per_actor_normalization: bool = True
 
 
@@ -143,25 +170,25 @@ class BalancerConfig:
     hyper: dict = field(default_factory=dict)  # the balancer's hyper-parameters (balancers.make)
     # "minibatch": measure per-loss gradients on every minibatch; "epoch": on the first minibatch of each
     # epoch, the others reuse the balancer's weights with one backward pass.
-    norm_refresh: str = "epoch"
+    norm_refresh: str = ranged("epoch", NORM_REFRESH)
     # Also measure per-loss gradient norms and cosines for balancers that need only loss values.
     log_gradients: bool = False
 
 
 @dataclass
 class TrainerConfig:
-    total_timesteps: int = 400_000
-    num_steps: int = 64
-    update_epochs: int = 4
-    num_minibatches: int = 4
-    learning_rate: float = 3e-4
+    total_timesteps: int = ranged(350_000, _POS_INT)
+    num_steps: int = ranged(32, _POS_INT)
+    update_epochs: int = ranged(4, _POS_INT)
+    num_minibatches: int = ranged(4, _POS_INT)
+    learning_rate: float = ranged(3e-4, _POS)
     anneal_lr: bool = True
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_eps: float = 0.2
-    vf_clip: float = 0.2
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
+    gamma: float = ranged(0.99, _UNIT)
+    gae_lambda: float = ranged(0.95, _UNIT)
+    clip_eps: float = ranged(0.2, _POS)
+    vf_clip: float = ranged(10.0, _POS)
+    vf_coef: float = ranged(0.5, _NONNEG)
+    max_grad_norm: float = ranged(0.5, _POS)
     joint_ratio: bool = False
     advantage_weighting: AdvantageWeightingConfig = field(default_factory=AdvantageWeightingConfig)
     gradient_scaling: GradientScalingConfig = field(default_factory=GradientScalingConfig)
@@ -171,22 +198,19 @@ class TrainerConfig:
     balancer: BalancerConfig = field(default_factory=BalancerConfig)
 
 
-# How the seeds of a run are laid out (run.seed_axis; trainer.make_run_chunk).
-SEED_AXES = ("vmap", "map")
-
 
 @dataclass
 class RunConfig:
     name: str = "durotaxis_default"
-    seed: int = 0
-    num_seeds: int = 1
+    seed: int = ranged(0, _NONNEG_INT)
+    num_seeds: int = ranged(1, _POS_INT)
     # "vmap": seeds side by side in one batched program; "map": one after another (jax.lax.map), for CPU
     # runs of the WSA policy, whose CNNs are slow as grouped convolutions under vmap.
-    seed_axis: str = "vmap"
+    seed_axis: str = ranged("vmap", SEED_AXES)
     out_dir: str = "runs"
-    chunk_updates: int = 10  # updates per jitted call between progress/log/checkpoint
-    checkpoint_every: int = 50  # updates
-    eval_episodes: int = 256
+    chunk_updates: int = ranged(5, _POS_INT)  # updates per jitted call between progress/log/checkpoint
+    checkpoint_every: int = ranged(50, _POS_INT)  # updates
+    eval_episodes: int = ranged(256, _POS_INT)
     render_gif: bool = True
 
 
@@ -211,72 +235,20 @@ class Config:
         return max(1, self.trainer.total_timesteps // self.batch_size)
 
 
-# Allowed ranges: (low, high, low_inclusive, high_inclusive) or a tuple of choices.
-_POS = (0.0, math.inf, False, True)
-_NONNEG = (0.0, math.inf, True, True)
-_UNIT_OPEN = (0.0, 1.0, False, False)
-_UNIT = (0.0, 1.0, True, True)
-_POS_INT = (1, math.inf, True, True)
-_NONNEG_INT = (0, math.inf, True, True)
+def _collect_ranges(cls: type, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    hints = get_type_hints(cls)
+    for f in fields(cls):
+        if "allowed" in f.metadata:
+            out[prefix + f.name] = f.metadata["allowed"]
+        if is_dataclass(hints[f.name]):
+            out.update(_collect_ranges(hints[f.name], f"{prefix}{f.name}."))
+    return out
 
-RANGES: dict[str, Any] = {
-    "env.num_envs": _POS_INT,
-    "actor_critic.hidden_dim": _POS_INT,
-    "actor_critic.num_gnn_layers": _NONNEG_INT,
-    "actor_critic.gnn_layer": ("sage", "mpnn", "attention"),
-    "actor_critic.log_std_init": (-10.0, 2.0, True, True),
-    "actor_critic.param_prior": ("none", "mpdqn"),
-    "actor_critic.wsa_config.embedding_dim": _POS_INT,
-    "actor_critic.wsa_config.context_dim": _POS_INT,
-    "actor_critic.wsa_config.attention_temperature": _POS,
-    "actor_critic.wsa_config.fusion": ("wsa", "concat", "mean"),
-    "actor_critic.wsa_config.raster_size": (8, 128, True, True),
-    "trainer.total_timesteps": _POS_INT,
-    "trainer.num_steps": _POS_INT,
-    "trainer.update_epochs": _POS_INT,
-    "trainer.num_minibatches": _POS_INT,
-    "trainer.learning_rate": _POS,
-    "trainer.gamma": _UNIT,
-    "trainer.gae_lambda": _UNIT,
-    "trainer.clip_eps": _POS,
-    "trainer.vf_clip": _POS,
-    "trainer.vf_coef": _NONNEG,
-    "trainer.max_grad_norm": _POS,
-    "trainer.advantage_weighting.weight_learning_rate": _POS,
-    "trainer.advantage_weighting.weight_regularization": _NONNEG,
-    "trainer.advantage_weighting.weight_max_grad_norm": _POS,
-    "trainer.advantage_weighting.fallback": ("total", "mean"),
-    "trainer.gradient_scaling.gradient_norm_target": _POS,
-    "trainer.gradient_scaling.scaling_momentum": (0.0, 1.0, True, False),
-    "trainer.gradient_scaling.min_scaling_factor": _POS,
-    "trainer.gradient_scaling.max_scaling_factor": _POS,
-    "trainer.gradient_scaling.warmup_steps": _NONNEG_INT,
-    "trainer.balancer.norm_refresh": ("minibatch", "epoch"),
-    "trainer.gradient_scaling.base_discrete_weight": _POS,
-    "trainer.gradient_scaling.base_continuous_weight": _POS,
-    "trainer.entropy_regularization.entropy_coeff_start": _NONNEG,
-    "trainer.entropy_regularization.entropy_coeff_end": _NONNEG,
-    "trainer.entropy_regularization.entropy_decay_episodes": _POS_INT,
-    "trainer.entropy_regularization.entropy_coeff": _NONNEG,
-    "trainer.entropy_regularization.discrete_entropy_weight": _NONNEG,
-    "trainer.entropy_regularization.continuous_entropy_weight": _NONNEG,
-    "trainer.entropy_regularization.min_entropy_threshold": _NONNEG,
-    "trainer.entropy_regularization.penalty_scale": _NONNEG,
-    "trainer.reward_normalization.clip": _POS,
-    "trainer.expert_guidance.expert_ratio_start": _UNIT,
-    "trainer.expert_guidance.expert_ratio_end": _UNIT,
-    "trainer.expert_guidance.decay_updates": _POS_INT,
-    "trainer.expert_guidance.imitation_coeff": _NONNEG,
-    "trainer.expert_guidance.awr_beta": _NONNEG,
-    "run.num_seeds": _POS_INT,
-    "run.seed_axis": SEED_AXES,
-    "run.chunk_updates": _POS_INT,
-    "run.checkpoint_every": _POS_INT,
-    "run.eval_episodes": _POS_INT,
-    "run.seed": _NONNEG_INT,
-}
 
-PTM_TYPES = ("pretrained_cnn", "random_cnn", "gnn_token", "token_image")
+# "section.key" -> allowed values, read from the fields' metadata (see `ranged`).
+RANGES: dict[str, Any] = _collect_ranges(Config)
+
 
 
 def _describe(rng: Any) -> str:

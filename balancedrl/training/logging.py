@@ -1,6 +1,6 @@
 """Metrics as JSON lines: one line per (update, seed) in ``<run_dir>/metrics.jsonl``.
 
-Scalars keep the seeds' names (``discrete_weight_used``, ``continuous_grad_norm``, ``current_entropy_coeff``,
+Scalars keep the source project's names (``discrete_weight_used``, ``continuous_grad_norm``, ``current_entropy_coeff``,
 ...). Per-component vectors are also written as named scalars (``component_final_weight/total``, ...), and
 WSA weights as ``wsa_weight/<extractor>``. NaN (a feature that is off, or no finished episode) is written
 as ``null``.

@@ -6,10 +6,10 @@ actor / critic towers; one shared actor head gives the 3 logits and the P parame
 **state-independent** log-std vector ``[P]`` initialised to ``actor_critic.log_std_init``, as in
 PureJaxRL's continuous PPO and H-PPO, Fan et al. 2019):
 
-* Platform-v0 (``balancedrl/envs/platform.py``, SPEC §1): actions run / hop / leap, P = 3 parameters,
+* Platform-v0 (``balancedrl/envs/platform.py``, docs/specs/parameterised_envs.md §1): actions run / hop / leap, P = 3 parameters,
   ``param_owner = (0, 1, 2)`` (each action owns one parameter), bounds ``[0, 30] x [0, 720] x [0, 430]``;
   observation: the env's scaled 9-vector in [0, 1].
-* Goal-v0 (``balancedrl/envs/goal.py``, SPEC §2): actions kick-to / shoot-low / shoot-high, P = 4,
+* Goal-v0 (``balancedrl/envs/goal.py``, docs/specs/parameterised_envs.md §2): actions kick-to / shoot-low / shoot-high, P = 4,
   ``param_owner = (0, 0, 1, 2)`` (kick-to owns (q1, q2); q2 is read by the env's rule and ignored by it),
   bounds ``[0, 40] x [-15, 15] x [-7.01, 7.01]^2``; observation: the env's scaled 17-vector in [-1, 1]
   (the MP-DQN wrapper).
@@ -23,14 +23,14 @@ Success (the environments' own ``info["success"]``, counted by the trainer and b
 that ends an episode):
 
 * Platform-v0: the player reached the right end, ``x >= 1035``. Since the rewards telescope to
-  ``final_x / 1035`` (SPEC §1.9) this is exactly "episode return = 1" (>= 0.99... up to float32 summation
-  error). The *standard metric* (SPEC §3) is the mean return, i.e. the mean fraction of the level covered,
+  ``final_x / 1035`` (docs/specs/parameterised_envs.md §1.9) this is exactly "episode return = 1" (>= 0.99... up to float32 summation
+  error). The *standard metric* (docs/specs/parameterised_envs.md §3) is the mean return, i.e. the mean fraction of the level covered,
   not the success rate.
-* Goal-v0: the ball ended in the net (episode return 50; SPEC §2.7 step 5). The standard metric is the
+* Goal-v0: the ball ended in the net (episode return 50; docs/specs/parameterised_envs.md §2.7 step 5). The standard metric is the
   scoring rate = success rate.
 
 Training reward (``reward_components``): Platform's reward as is (returns in [0, 1]); Goal's reward divided
-by 50 (MP-DQN's scaling, Bester et al. 2019, SPEC §2.9), so a goal is worth +1 and a miss about -0.1 to
+by 50 (MP-DQN's scaling, Bester et al. 2019, docs/specs/parameterised_envs.md §2.9), so a goal is worth +1 and a miss about -0.1 to
 -0.4, which suits PPO's value clipping (``vf_clip``). The logged ``episode_return`` and the evaluation
 returns stay in the env's own units (goal = 50).
 
@@ -39,7 +39,7 @@ MP-DQN's experiment scripts install in their action-parameter network before tra
 ``initialise_params``), in the squashed scale ``2 (param - low) / (high - low) - 1``:
 
 * Platform-v0: constant run 3, hop 10, leap 400 (physical units; zero weights);
-* Goal-v0 (17 scaled features, SPEC §2.8; indices 10, 11 = ball x, y; 14, 15 = keeper-to-ball unit
+* Goal-v0 (17 scaled features, docs/specs/parameterised_envs.md §2.8; indices 10, 11 = ball x, y; 14, 15 = keeper-to-ball unit
   vector): kick-to ``q1 = -0.375 + 0.5 b_x + 0.0625 u_x``, ``q2 = 0.8333 b_y + 0.1111 u_y``; shoot low
   ``s1 = +0.8573`` and shoot high ``s2 = -0.8573`` (one metre inside either post: 6.01 / 7.01).
 

@@ -17,6 +17,11 @@ _FACTORIES: dict[str, str] = {
     "sum": "balancedrl.balancers.scalarization:make_sum",
     "mean": "balancedrl.balancers.scalarization:make_mean",
     "fixed": "balancedrl.balancers.scalarization:make_fixed",
+    "pcgrad": "balancedrl.balancers.pcgrad:make_pcgrad",
+    "mgda": "balancedrl.balancers.mgda:make_mgda",
+    "cagrad": "balancedrl.balancers.cagrad:make_cagrad",
+    "imtl_g": "balancedrl.balancers.imtl:make_imtl_g",
+    "config": "balancedrl.balancers.config_method:make_config",
 }
 
 

@@ -11,9 +11,10 @@ Numerics (no LAPACK): write ``G = D C D`` with ``D = diag(d)`` and ``C`` the cos
 non-zero rows are independent (smallest eigenvalue of ``C`` above ``rank_rtol``), ``pinv(G) d = D^-1 C^-1 1``
 on those rows and 0 on zero rows: this form is exact and does not lose the small rows when the norms span
 1e-3 to 1e3 (``G`` itself then has a condition number ~1e12, beyond float32). Otherwise (dependent rows)
-``pinv(G)`` comes from a Jacobi eigen-decomposition of ``G / tr(G)`` with eigenvalues ``<= rank_rtol * max``
-dropped. ``sum(v)`` counts as zero below 1e-12 (TorchJD's test) or below ``1e-5 sum |v|`` (float32 round-off
-of an exactly cancelling sum, e.g. ``g`` and ``-g``).
+``pinv(G)`` comes from a Jacobi eigen-decomposition of ``G / tr(G)`` keeping its ``r`` largest eigenvalues,
+``r`` the rank read off ``C`` (eigenvalues ``> rank_rtol * max``) less the zero rows. ``sum(v)`` counts as
+zero below 1e-12 (TorchJD's test) or below ``1e-5 sum |v|`` (float32 round-off of an exactly cancelling sum,
+e.g. ``g`` and ``-g``).
 
 Cost: K backward passes plus a ``K x K`` Gramian; two ``K x K`` Jacobi decompositions.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from balancedrl.balancers.base import Balancer, gramian_balancer
-from balancedrl.balancers.small_linalg import jacobi_eigh, psd_pinv
+from balancedrl.balancers.small_linalg import jacobi_eigh
 
 __all__ = ["make_imtl_g", "imtl_g_weights"]
 
@@ -50,10 +51,18 @@ def imtl_g_weights(G: jnp.ndarray, rank_rtol: float = RANK_RTOL) -> jnp.ndarray:
     lam_safe = jnp.where(lam > 0, lam, 1.0)
     v_indep = d_inv * ((vec / lam_safe) @ (vec.T @ nz.astype(G.dtype)))
 
-    # Dependent rows: the pseudo-inverse of G itself (scaled to unit trace; pinv scales back by 1/tr).
+    # Dependent rows: the pseudo-inverse of G itself (scaled to unit trace; pinv scales back by 1/tr). Its
+    # rank r is read off the scale-free cosine matrix (zero rows add unit eigenvalues there, not in G), and
+    # the r largest eigenvalues of G are kept: a threshold on G's own spectrum cannot tell float32 round-off
+    # from the genuinely small eigenvalues of rows whose norms differ by orders of magnitude.
+    rank = jnp.sum(lam > rank_rtol * jnp.max(lam)) - jnp.sum(~nz)
     tr = jnp.sum(diag)
     tr_safe = jnp.where(tr > 0, tr, 1.0)
-    v_dep = psd_pinv(G / tr_safe, rank_rtol) @ (d / tr_safe)
+    lam_g, vec_g = jacobi_eigh(G / tr_safe)
+    position = jnp.argsort(jnp.argsort(-lam_g))  # 0 for the largest eigenvalue
+    keep = (position < rank) & (lam_g > 0)
+    inv = jnp.where(keep, 1.0 / jnp.where(keep, lam_g, 1.0), 0.0)
+    v_dep = ((vec_g * inv) @ vec_g.T) @ (d / tr_safe)
 
     v = jnp.where(independent, v_indep, v_dep)
     s = jnp.sum(v)

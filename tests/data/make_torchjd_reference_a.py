@@ -66,6 +66,13 @@ def cases() -> list[tuple[str, np.ndarray]]:
         j = rng.normal(size=(k, DIM))
         j = j / np.linalg.norm(j, axis=1, keepdims=True) * np.logspace(3, -3, k)[:, None]
         out.append((f"misscaled_rev_k{k}", j))
+    # Rank-deficient (K > rank = 2) with row norms spread over 1e-2..1e2: pinv's rank decision matters.
+    rng_lr = np.random.default_rng(7)
+    for k in (3, 4):
+        for rep in range(2):
+            j = rng_lr.normal(size=(k, 2)) @ rng_lr.normal(size=(2, DIM))
+            j *= 10.0 ** rng_lr.uniform(-2.0, 2.0, size=(k, 1))
+            out.append((f"low_rank{rep}_k{k}", j))
     out.append(("all_zero_k2", np.zeros((2, DIM))))
     out.append(("tiny_k3", 1e-3 * rng.normal(size=(3, DIM))))
     return out

@@ -10,13 +10,19 @@ With ``G_n = G / tr(G)`` (the Gramian of ``J / ||J||_F``; zero when ``tr(G) < no
 
 so ``g = g_0 + c ||g_0|| g_w / ||g_w||`` with ``g_0, g_w`` taken on the original rows (not renormalised).
 
-TorchJD solves the inner problem with cvxpy/CLARABEL. Here it is a fixed-iteration projected-gradient
-solver in pure JAX: each of ``iters`` steps tries ``num_steps`` step sizes (halving from 4) along the
-projected negative gradient, keeps the best (never worse than staying put), and the simplex projection is the
-sort-based one. Tolerance reached against TorchJD 0.18.0 on the reference set: see
-``tests/test_balancers_gramian.py`` (output vectors within ``CAGRAD_RTOL`` relative).
+TorchJD solves the inner problem with cvxpy/CLARABEL. Here it is solved in pure JAX with a fixed cost. The
+objective ``f`` is convex, so the minimiser is the stationary point of ``f`` restricted to the face of the
+simplex that holds it in its relative interior. For every face ``S`` with linearly independent rows that point
+has a closed form (see :func:`_face_candidates`: one ``|S| x |S|`` inverse through a Jacobi decomposition of the
+cosine matrix, and one quadratic); the solver takes the best feasible one among all ``2^K - 1`` faces, the
+``K`` vertices and a short projected-gradient run (``iters`` steps, each trying 24 step sizes; it covers the
+degenerate faces whose rows are dependent). Tolerance against TorchJD 0.18.0 on the reference set
+(tests/data/torchjd_reference_a.json): output vectors within 2.5e-4 relative in float32, and within 5e-5 in
+float64, which is CLARABEL's own distance from the optimum (this solver's objective is lower than or equal to
+CLARABEL's on every case checked).
 
-Cost: K backward passes plus a ``K x K`` Gramian; the solver is O(iters * num_steps * K^2) scalar work.
+Cost: K backward passes plus a ``K x K`` Gramian; the solver's scalar work grows as ``2^K K^3`` (15 faces
+for K = 4: negligible next to the backward passes for K <= 6 or so).
 """
 
 from __future__ import annotations
@@ -121,7 +127,7 @@ def cagrad_weights(G: jax.Array, c: float = 0.5, norm_eps: float = 1e-4, iters: 
 
 def make_cagrad(c: float = 0.5, norm_eps: float = 0.0001, iters: int = 50) -> Balancer:
     """CAGrad with ``c = 0.5`` (the paper's and the issue's choice; TorchJD has no default) and TorchJD's
-    ``norm_eps = 1e-4``; ``iters`` is the inner solver's fixed iteration count."""
+    ``norm_eps = 1e-4``; ``iters`` is the projected-gradient fallback's fixed iteration count."""
     if not (c >= 0.0):
         raise ValueError(f"balancer 'cagrad': c = {c!r} must be >= 0")
     if not (norm_eps >= 0.0):

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 __all__ = [
     "masked_logits", "categorical_log_prob", "categorical_entropy", "categorical_sample",
     "categorical_kl", "gaussian_log_prob", "gaussian_entropy", "gaussian_sample", "gaussian_kl",
-    "squash", "hybrid_log_prob", "MASKED_LOGIT",
+    "squash", "hybrid_log_prob", "used_params", "MASKED_LOGIT",
 ]
 
 MASKED_LOGIT = -1e9  # finite: exp(MASKED_LOGIT - max) underflows to exactly 0 in float32
@@ -133,21 +133,37 @@ def squash(raw, low, high):
     return low + (high - low) * (jnp.tanh(raw) + 1.0) * 0.5
 
 
-def hybrid_log_prob(logits, discrete_actions, mean, log_std, raw_continuous, node_mask, spawn_action=1,
-                    chosen_only=True, action_mask=None):
-    """Per-node log-probabilities of a hybrid action: ``(logp_discrete [..., M], logp_continuous [..., M])``.
+def used_params(discrete, param_owner, slot_mask):
+    """``[..., M, P]`` bool: parameter j of a slot counts iff the slot is alive and
+    ``param_owner[j] in (-1, discrete)`` (-1: used by every discrete action)."""
+    owner = jnp.asarray(param_owner, jnp.int32)
+    used = (owner == -1) | (owner == discrete[..., None])
+    return used & jnp.asarray(slot_mask, bool)[..., None]
 
-    ``logits [..., M, K]``, ``discrete_actions [..., M]``, ``mean / log_std / raw_continuous [..., M, D]``,
+
+def hybrid_log_prob(logits, discrete_actions, mean, log_std, raw_continuous, node_mask, spawn_action=1,
+                    chosen_only=True, action_mask=None, param_owner=None):
+    """Per-slot log-probabilities of a hybrid action: ``(logp_discrete [..., M], logp_continuous [..., M])``.
+
+    ``logits [..., M, K]``, ``discrete_actions [..., M]``, ``mean / log_std / raw_continuous [..., M, P]``,
     ``node_mask [..., M]`` (True = alive), optional ``action_mask [..., M, K]``.
-    The continuous log-prob counts only nodes whose discrete action is ``spawn_action`` (the
-    parameterised-action convention: parameters matter only where used) when ``chosen_only``; other nodes
-    get 0. Dead nodes get 0 in both outputs.
+
+    ``logp_continuous = sum_j used_j log N(u_j; mean_j, sigma_j)`` where parameter ``j`` is used iff the slot is
+    alive and ``param_owner[j]`` is -1 or the chosen discrete action (the parameterised-action convention:
+    parameters count only where used). Without ``param_owner`` every parameter belongs to ``spawn_action``
+    when ``chosen_only`` (Durotaxis-v0) and to every action otherwise. Dead slots get 0 in both outputs.
+    This is the one hybrid log-prob: the trainer's policy (``policy.log_probs``) calls it.
     """
     chex.assert_rank(logits, discrete_actions.ndim + 1)
     chex.assert_equal_shape([discrete_actions, node_mask])
     chex.assert_equal_shape_prefix([logits, mean, discrete_actions], discrete_actions.ndim)
     alive = jnp.asarray(node_mask, bool)
     lp_d = jnp.where(alive, categorical_log_prob(logits, discrete_actions, action_mask), 0.0)
-    lp_c = gaussian_log_prob(raw_continuous, mean, log_std)
-    use = alive & (discrete_actions == spawn_action) if chosen_only else alive
-    return lp_d, jnp.where(use, lp_c, 0.0)
+    P = raw_continuous.shape[-1]
+    if P == 0:
+        return lp_d, jnp.zeros(discrete_actions.shape, jnp.float32)
+    if param_owner is None:
+        param_owner = (spawn_action if chosen_only else -1,) * P
+    per_dim = gaussian_log_prob(raw_continuous[..., None], mean[..., None], log_std[..., None])
+    used = used_params(discrete_actions, param_owner, alive)
+    return lp_d, jnp.sum(jnp.where(used, per_dim, 0.0), axis=-1)

@@ -30,28 +30,11 @@ class HybridSample(NamedTuple):
     logp_continuous: jax.Array  # [..., M], 0 where no parameter is used
 
 
-def used_params(discrete, param_owner, slot_mask):
-    """``[..., M, P]`` bool: parameter j of a slot counts iff the slot is alive and
-    ``param_owner[j] in (-1, discrete)``."""
-    owner = jnp.asarray(param_owner, jnp.int32)
-    used = (owner == -1) | (owner == discrete[..., None])
-    return used & slot_mask[..., None]
-
-
 def log_probs(logits, mean, log_std, discrete, raw, slot_mask, param_owner):
-    """Per-slot ``(logp_discrete, logp_continuous, continuous_used [..., M])``.
-
-    ``logp_discrete = log softmax(logits)[a]`` on alive slots (0 elsewhere);
-    ``logp_continuous = sum_j used_j * log N(u_j; mean_j, sigma_j)``.
-    """
-    slot_mask = jnp.asarray(slot_mask, bool)
-    lp_d = jnp.where(slot_mask, dist.categorical_log_prob(logits, discrete), 0.0)
-    if raw.shape[-1] == 0:
-        zeros = jnp.zeros(discrete.shape, jnp.float32)
-        return lp_d, zeros, jnp.zeros(discrete.shape, bool)
-    per_dim = dist.gaussian_log_prob(raw[..., None], mean[..., None], log_std[..., None])
-    used = used_params(discrete, param_owner, slot_mask)
-    lp_c = jnp.sum(jnp.where(used, per_dim, 0.0), axis=-1)
+    """Per-slot ``(logp_discrete, logp_continuous, continuous_used [..., M])``: :func:`hybrid_log_prob`
+    with the adapter's ``param_owner``, plus whether any parameter of the slot was used."""
+    lp_d, lp_c = dist.hybrid_log_prob(logits, discrete, mean, log_std, raw, slot_mask, param_owner=param_owner)
+    used = dist.used_params(discrete, param_owner, slot_mask) if raw.shape[-1] else jnp.zeros(discrete.shape + (0,), bool)
     return lp_d, lp_c, jnp.any(used, axis=-1)
 
 

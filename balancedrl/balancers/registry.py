@@ -26,6 +26,11 @@ _FACTORIES: dict[str, str] = {
     "db_mtl": "balancedrl.balancers.db_mtl:make_db_mtl",
     "gradnorm": "balancedrl.balancers.gradnorm:make_gradnorm",
     "uncertainty": "balancedrl.balancers.uncertainty:make_uncertainty",
+    "pcgrad": "balancedrl.balancers.pcgrad:make_pcgrad",
+    "mgda": "balancedrl.balancers.mgda:make_mgda",
+    "cagrad": "balancedrl.balancers.cagrad:make_cagrad",
+    "imtl_g": "balancedrl.balancers.imtl:make_imtl_g",
+    "config": "balancedrl.balancers.config_method:make_config",
 }
 
 

@@ -12,6 +12,10 @@ Python loops over ``K`` (unrolled at trace time) and fixed iteration counts: the
   sweep visits every pair once; convergence is quadratic, so a fixed number of sweeps reaches rounding
   level for small K. On positive semi-definite matrices Jacobi also has good *relative* accuracy on the small
   eigenvalues (Demmel & Veselic 1992), which matters for Gramians of gradients whose norms differ by 1e6.
+* :func:`psd_pinv`: the Moore-Penrose pseudo-inverse of a PSD matrix from that decomposition, with
+  eigenvalues ``<= rtol * max eigenvalue`` treated as zero.
+* :func:`project_simplex`: Euclidean projection onto the probability simplex by sorting (Held et al. 1974;
+  Duchi et al. 2008).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["spd_solve", "jacobi_eigh"]
+__all__ = ["psd_pinv", "project_simplex", "spd_solve", "jacobi_eigh"]
 
 
 def spd_solve(A: jax.Array, b: jax.Array) -> jax.Array:
@@ -115,3 +119,25 @@ def jacobi_eigh(A: jax.Array, sweeps: int = 10) -> tuple[jax.Array, jax.Array]:
     w = jnp.take_along_axis(w, order, axis=-1)
     V = jnp.take_along_axis(V, order[..., None, :], axis=-1)
     return w, V
+
+
+def psd_pinv(a: jax.Array, rtol: float = 1e-5, sweeps: int = 10) -> jax.Array:
+    """Pseudo-inverse of a positive semi-definite ``a``: ``V diag(1 / w_i if w_i > rtol * max w else 0)
+    V^T``. A zero matrix gives a zero matrix."""
+    w, v = jacobi_eigh(a, sweeps)
+    w = jnp.maximum(w, 0.0)
+    keep = w > rtol * jnp.max(w)
+    inv = jnp.where(keep, 1.0 / jnp.where(keep, w, 1.0), 0.0)
+    return (v * inv) @ v.T
+
+
+def project_simplex(v: jax.Array) -> jax.Array:
+    """``argmin_{w >= 0, sum w = 1} ||w - v||``."""
+    k = v.shape[0]
+    u = jnp.sort(v)[::-1]
+    css = jnp.cumsum(u)
+    j = jnp.arange(1, k + 1, dtype=v.dtype)
+    ok = u - (css - 1.0) / j > 0
+    rho = jnp.max(jnp.where(ok, jnp.arange(k), 0))
+    tau = (css[rho] - 1.0) / (rho + 1.0).astype(v.dtype)
+    return jnp.maximum(v - tau, 0.0)

@@ -1,5 +1,5 @@
 """Plots of a run's ``metrics.jsonl``: learning curve (mean ± 95% CI over seeds), component weights,
-gradient scaling, entropy, WSA weights."""
+gradient scaling, the balancer (weights, per-loss gradient norms, gradient cosines), entropy, WSA weights."""
 
 from __future__ import annotations
 
@@ -120,6 +120,8 @@ def plot_run(run_dir: str | Path, component_names=(), extractor_names=()) -> lis
     _panel(axes[1], rows, ("discrete_weight_used", "continuous_weight_used"), "loss weights used")
     out.append(_save(fig, run_dir / "gradient_scaling.png"))
 
+    out.extend(_balancer_figure(rows, run_dir))
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     _panel(axes[0], rows, ("discrete_entropy", "continuous_entropy"), "policy entropy (alive nodes)")
     _panel(
@@ -136,3 +138,32 @@ def plot_run(run_dir: str | Path, component_names=(), extractor_names=()) -> lis
         _panel(ax, rows, keys, "WSA attention per extractor (batch mean)", labels=extractor_names)
         out.append(_save(fig, run_dir / "wsa_weights.png"))
     return out
+
+
+def _measured(rows, prefix):
+    """Metric names starting with ``prefix`` that hold at least one number."""
+    keys = sorted({k for r in rows for k in r if k.startswith(prefix)})
+    return [k for k in keys if any(isinstance(r.get(k), (int, float)) for r in rows)]
+
+
+def _balancer_figure(rows, run_dir: Path) -> list[str]:
+    """``balancer.png``: the balancer's weights per loss, the raw per-loss gradient norms (log scale) and the
+    cosine between each pair of per-loss gradients, the quantity that says whether there was a conflict."""
+    weights = _measured(rows, "balancer_weight/")
+    if not weights:
+        return []
+    norms = _measured(rows, "grad_norm/")
+    cosines = _measured(rows, "grad_cosine/")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    _panel(axes[0], rows, weights, "balancer weights", labels=[k.split("/", 1)[1] for k in weights])
+    if norms:
+        _panel(axes[1], rows, norms, "per-loss gradient norm", labels=[k.split("/", 1)[1] for k in norms])
+        axes[1].set_yscale("log")
+    else:
+        axes[1].set_title("per-loss gradient norm: not measured (trainer.balancer.log_gradients)")
+    if cosines:
+        _panel(axes[2], rows, cosines, "cosine between per-loss gradients", labels=[k.split("/", 1)[1] for k in cosines])
+        axes[2].axhline(0.0, color="grey", lw=0.8)
+    else:
+        axes[2].set_title("gradient cosines: not measured")
+    return [_save(fig, run_dir / "balancer.png")]

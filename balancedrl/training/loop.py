@@ -94,7 +94,7 @@ def first_nonfinite_metric(m: dict[str, np.ndarray], first_update: int):
     any_v = next(iter(m.values()))
     num_seeds, n = any_v.shape[:2]
     for i in range(n):
-        for k in sorted(m):
+        for k in sorted(m, key=lambda k: (not always_measured(k), k)):  # losses first: the likelier cause
             v = np.asarray(m[k])[:, i]
             if not np.issubdtype(v.dtype, np.floating):
                 continue

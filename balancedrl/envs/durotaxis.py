@@ -129,7 +129,7 @@ def validate_params(params: DurotaxisParams) -> DurotaxisParams:
     def concrete(name):
         v = getattr(params, name)
         try:
-            return float(v) if not isinstance(v, tuple) else tuple(float(a) for a in v)
+            return float(v) if not isinstance(v, (tuple, list)) else tuple(float(a) for a in v)
         except (TypeError, jax.errors.ConcretizationTypeError):
             return None
 

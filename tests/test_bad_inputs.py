@@ -89,7 +89,13 @@ def test_config_files(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "params, fragment",
-    [("{width: .nan}", "width"), ("{gamma_range: [.nan, 1.0]}", "gamma_range"), ("{bogus: 1}", "bogus")],
+    [
+        ("{width: .nan}", "width"),
+        ("{gamma_range: [.nan, 1.0]}", "gamma_range"),
+        ("{bogus: 1}", "bogus"),
+        ("{height: tall}", "height"),
+        ("5", "env.params"),
+    ],
 )
 def test_bad_env_params_are_one_line(params, fragment, tmp_path, capsys):
     run_dir = tmp_path / "never"

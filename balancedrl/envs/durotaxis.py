@@ -132,6 +132,8 @@ def validate_params(params: DurotaxisParams) -> DurotaxisParams:
             return float(v) if not isinstance(v, (tuple, list)) else tuple(float(a) for a in v)
         except (TypeError, jax.errors.ConcretizationTypeError):
             return None
+        except ValueError as e:  # a string where a number belongs, e.g. from YAML
+            raise ValueError(f"{name}={v!r}: must be a number (or a pair of numbers for a range)") from e
 
     for name in params.__dataclass_fields__:
         v = concrete(name) if name != "max_nodes" else None

@@ -64,7 +64,7 @@ def build_trainer(cfg: Config) -> Trainer:
     try:
         return make_train(cfg)
     except (ValueError, TypeError) as e:
-        raise ConfigError(f"the configuration cannot build its environment or trainer ({cfg.env.name}): {e}") from e
+        raise ConfigError(f"cannot build {cfg.env.name} (env.params = {cfg.env.params}): {e}") from e
 
 
 @jax.jit

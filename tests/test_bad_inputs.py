@@ -81,7 +81,7 @@ def test_config_files(tmp_path, capsys):
     _one_line_error(capsys, 2, ["train", "--config", str(bad)], str(bad), "line ")
     empty = tmp_path / "empty.yaml"
     empty.write_text("# nothing yet\n")
-    _one_line_error(capsys, 2, ["train", "--config", str(empty)], str(empty), "empty", "400k")
+    _one_line_error(capsys, 2, ["train", "--config", str(empty)], str(empty), "empty", "built-in defaults")
     ext = tmp_path / "ext.yaml"
     ext.write_text("extends: [a.yaml, b.yaml]\n")
     _one_line_error(capsys, 2, ["train", "--config", str(ext)], "extends", "string")

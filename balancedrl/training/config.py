@@ -448,7 +448,8 @@ def _read_yaml(path: Path, seen: tuple = ()) -> dict:
         raise ConfigError(f"config file '{path}' cannot be read: {e}") from e
     if data is None:
         raise ConfigError(
-            f"config file '{path}' is empty; it would train the built-in defaults (a 400k-step Durotaxis run): "
+            f"config file '{path}' is empty; it would train the built-in defaults (a "
+            f"{TrainerConfig().total_timesteps:,}-step {EnvConfig().name} run): "
             "write the keys you mean, or omit --config to train the defaults deliberately"
         )
     if not isinstance(data, dict):

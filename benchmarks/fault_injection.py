@@ -39,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from balancedrl.training.checkpoint import ARRAYS, checkpoint_dir, list_checkpoints  # noqa: E402
+from balancedrl.training.checkpoint import ARRAYS, checkpoint_dir, list_checkpoints, scan_checkpoints  # noqa: E402
 from balancedrl.training.logging import read_metrics  # noqa: E402
 
 NUM_UPDATES = 6
@@ -163,8 +163,14 @@ def try_fault(fault: str, rng: random.Random, ref: Path, work: Path, cache_dir: 
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         rc = proc.wait()
+        d = checkpoint_dir(run_dir)
+        torn = d.is_dir() and (
+            any(p.name.startswith(".update_") for p in d.iterdir()) or any(not c for _, c in scan_checkpoints(run_dir))
+        )
         detail = f"SIGKILL {delay:.2f} s after the first checkpoint began" + (
-            "" if rc == -signal.SIGKILL else f" (the run had already ended, rc {rc})"
+            f" ({'inside' if torn else 'between'} checkpoint writes)"
+            if rc == -signal.SIGKILL
+            else f" (the run had already ended, rc {rc})"
         )
     elif fault == "corrupt":
         stop = rng.randint(2, NUM_UPDATES)

@@ -36,6 +36,10 @@ def gae(rewards, values, terminated, truncated, bootstrap_values, gamma, lam):
     episode); termination neither bootstraps nor continues the trace. ``A_T = 0`` beyond the rollout.
     ``gamma`` and ``lam`` may be traced scalars (sweepable pytree leaves).
 
+    Episode boundaries are selections (``jnp.where``), not multiplications by zero, so a non-finite reward,
+    value or bootstrap value after a boundary stays in its own episode (tested); within an episode a
+    non-finite input propagates to the earlier steps' advantages, as the formula says.
+
     Returns ``(advantages, returns)``, both ``[T, B, C]``.
     """
     chex.assert_rank([rewards, values, bootstrap_values, terminated, truncated], [3, 3, 3, 2, 2])
@@ -45,17 +49,18 @@ def gae(rewards, values, terminated, truncated, bootstrap_values, gamma, lam):
     rewards = jnp.asarray(rewards, jnp.float32)
     values = jnp.asarray(values, jnp.float32)
     bootstrap_values = jnp.asarray(bootstrap_values, jnp.float32)
-    not_term = 1.0 - jnp.asarray(terminated, jnp.float32)[..., None]
-    not_trunc = 1.0 - jnp.asarray(truncated, jnp.float32)[..., None]
-    deltas = rewards + gamma * not_term * bootstrap_values - values
-    continues = gamma * lam * not_term * not_trunc
+    term = jnp.asarray(terminated, bool)[..., None]
+    cut = term | jnp.asarray(truncated, bool)[..., None]
+    # jnp.where, not a multiplication by 0: a NaN/inf value or advantage on the far side of an episode
+    # boundary (0 * NaN = NaN) must not leak into this episode.
+    deltas = rewards + jnp.where(term, 0.0, gamma * bootstrap_values) - values
 
     def step(next_adv, xs):
-        delta, cont = xs
-        adv = delta + cont * next_adv
+        delta, c = xs
+        adv = delta + jnp.where(c, 0.0, gamma * lam * next_adv)
         return adv, adv
 
-    _, advantages = jax.lax.scan(step, jnp.zeros_like(deltas[0]), (deltas, continues), reverse=True)
+    _, advantages = jax.lax.scan(step, jnp.zeros_like(deltas[0]), (deltas, cut), reverse=True)
     return advantages, advantages + values
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -21,9 +22,19 @@ def _parser() -> argparse.ArgumentParser:
             help="override config keys, e.g. trainer.learning_rate=1e-3",
         )
         sp.add_argument("--run-dir", help="run directory (default: <run.out_dir>/<run.name>)")
-        sp.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+        sp.add_argument(
+            "--resume", action="store_true", help="continue from the newest complete and valid checkpoint"
+        )
+        sp.add_argument(
+            "--skip-damaged",
+            action="store_true",
+            help="with --resume: skip damaged checkpoints (renamed *.damaged) instead of refusing",
+        )
         sp.add_argument("--stop-after", type=int, help="stop after this many updates (checkpointed)")
         sp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        sp.add_argument(
+            "--no-eval", action="store_true", help="skip the final evaluation, plots and GIF (checkpoints only)"
+        )
 
     common(sub.add_parser("train", help="train one run (run.num_seeds vmapped seeds)"))
     sw = sub.add_parser("sweep", help="train N vmapped seeds (sharded over devices when there are several)")
@@ -37,33 +48,69 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _errors():
+    """Exceptions that mean bad input or a run directory in a refused state: one line, no traceback."""
+    from balancedrl.training.checkpoint import CheckpointError
+    from balancedrl.training.config import ConfigError
+    from balancedrl.training.loop import NonFiniteError, RunError
+    from balancedrl.training.runlock import RunLockError
+
+    return (
+        (ConfigError, "config error", 2),
+        (NonFiniteError, "non-finite error", 3),
+        (CheckpointError, "checkpoint error", 4),
+        (RunLockError, "run directory locked", 5),
+        (RunError, "run error", 6),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 2 config, 3 non-finite numbers, 4 checkpoint, 5 run directory locked, 6 run
+    directory state. ``BALANCEDRL_TRACEBACK=1`` re-raises with the full traceback."""
     args = _parser().parse_args(argv)
-    from balancedrl.training.config import ConfigError, load_config
-
-    try:
-        if args.command in ("train", "sweep"):
-            overrides = list(args.set)
-            if args.command == "sweep":
-                overrides.append(f"run.num_seeds={args.seeds}")
-            cfg = load_config(args.config, overrides)
-            from balancedrl.training.loop import run_training
-
-            run_dir = run_training(
-                cfg,
-                run_dir=args.run_dir,
-                resume=args.resume,
-                stop_after=args.stop_after,
-                progress=not args.no_progress,
-            )
-            print(f"run directory: {run_dir}")
-        else:
-            from balancedrl.training.loop import evaluate_checkpoint
-
-            evaluate_checkpoint(Path(args.run), args.episodes)
-    except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
+    if args.command == "eval" and args.episodes is not None and args.episodes < 1:
+        print(f"error: --episodes {args.episodes}: must be >= 1 (omit it for run.eval_episodes)", file=sys.stderr)
         return 2
+    if args.command != "eval" and args.stop_after is not None and args.stop_after < 1:
+        print(f"error: --stop-after {args.stop_after}: must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        return _main(args)
+    except Exception as e:
+        for cls, label, code in _errors():
+            if isinstance(e, cls):
+                if os.environ.get("BALANCEDRL_TRACEBACK"):
+                    raise
+                print(f"{label}: {' '.join(str(e).split())}", file=sys.stderr)
+                return code
+        raise
+
+
+def _main(args) -> int:
+    from balancedrl.training.config import load_config
+
+    if args.command in ("train", "sweep"):
+        overrides = list(args.set)
+        if args.command == "sweep":
+            overrides.append(f"run.num_seeds={args.seeds}")
+        cfg = load_config(args.config, overrides)
+        from balancedrl.training.loop import run_training
+
+        run_dir = run_training(
+            cfg,
+            run_dir=args.run_dir,
+            resume=args.resume,
+            stop_after=args.stop_after,
+            progress=not args.no_progress,
+            skip_damaged=args.skip_damaged,
+            evaluate=not args.no_eval,
+            plots=not args.no_eval,
+        )
+        print(f"run directory: {run_dir}")
+    else:
+        from balancedrl.training.loop import evaluate_checkpoint
+
+        evaluate_checkpoint(Path(args.run), args.episodes)
     return 0
 
 

@@ -44,6 +44,12 @@ class ComponentWeighting(nn.Module):
     use_attention: bool = True
     eps: float = 1e-8
 
+    def __post_init__(self):
+        c = self.num_components
+        if not isinstance(c, int) or isinstance(c, bool) or c < 1:
+            raise ValueError(f"ComponentWeighting: num_components = {c!r} must be an int >= 1")
+        super().__post_init__()
+
     @nn.compact
     def __call__(self, adv_components, mask=None):
         c = self.num_components

@@ -94,7 +94,7 @@ def run_variant(
     from balancedrl.training.logging import read_metrics
     from balancedrl.training.loop import load_run, run_training, seed_slice
 
-    overrides = VARIANTS[name] + extra + [f"run.num_seeds={seeds}", f"run.name=ablation_{name}"]
+    overrides = VARIANTS.get(name, []) + extra + [f"run.num_seeds={seeds}", f"run.name=ablation_{name}"]
     overrides += ["run.render_gif=false", "run.checkpoint_every=10"]
     if steps:
         overrides.append(f"trainer.total_timesteps={steps}")
@@ -122,7 +122,7 @@ def run_variant(
         )
     return {
         "variant": name,
-        "overrides": VARIANTS[name],
+        "overrides": VARIANTS.get(name, []) + list(extra),
         "seeds": seeds,
         "env_steps": cfg.num_updates * cfg.batch_size,
         "wall_s": wall,
@@ -138,7 +138,9 @@ def run_variant(
     }
 
 
-def write_report(results: list[dict], command: str, out_md: Path, out_png: Path) -> None:
+def write_report(
+    results: list[dict], command: str, out_md: Path, out_png: Path, title: str = "Ablation on Durotaxis-v0"
+) -> None:
     import matplotlib
 
     from benchmarks.common import machine_line
@@ -147,7 +149,7 @@ def write_report(results: list[dict], command: str, out_md: Path, out_png: Path)
     import matplotlib.pyplot as plt
 
     lines = [
-        "# Ablation on Durotaxis-v0",
+        f"# {title}",
         "",
         f"Command: `{command}`  ",
         f"Report written on: {machine_line()}; date (UTC) {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}. "

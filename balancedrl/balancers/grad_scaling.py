@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from balancedrl.balancers.base import Balancer, combine, per_loss_norms
@@ -37,16 +38,24 @@ def adaptive_weights(grad_norms, base_weights, target=1.0, min_scale=0.1, max_sc
     """``scale_i = clip(target / (norm_i + eps), min_scale, max_scale)``;
     ``w_i = base_i * scale_i / sum_j base_j * scale_j``. Returns ``(weights [N], scales [N])``.
 
-    A zero gradient norm gives ``scale = max_scale`` (no NaN). Base weights must be positive.
+    A zero gradient norm gives ``scale = max_scale`` (no NaN). Base weights must be positive and finite:
+    concrete ones are checked here (``ValueError``); traced ones (under ``jit``/``vmap``) cannot be, so a
+    non-positive or non-finite traced base weight makes every returned weight NaN, which the training
+    loop's non-finite check reports, instead of a silently wrong weighting.
     """
     chex.assert_rank([grad_norms, base_weights], 1)
     chex.assert_equal_shape([grad_norms, base_weights])
+    if not isinstance(base_weights, jax.core.Tracer):
+        b = np.asarray(base_weights, np.float64)
+        if not np.all(np.isfinite(b) & (b > 0)):
+            raise ValueError(f"adaptive_weights: base_weights = {b.tolist()} must all be positive and finite")
     norms = jnp.asarray(grad_norms, jnp.float32)
     base = jnp.asarray(base_weights, jnp.float32)
     scales = jnp.clip(target / (norms + eps), min_scale, max_scale)
     scaled = base * scales
     weights = scaled / jnp.maximum(jnp.sum(scaled), 1e-30)
-    return weights, scales
+    ok = jnp.all(jnp.isfinite(base) & (base > 0))
+    return jnp.where(ok, weights, jnp.nan), scales
 
 
 class GradScaleConfig(NamedTuple):

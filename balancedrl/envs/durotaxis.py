@@ -12,6 +12,11 @@ FIVE values ``obs, state, reward, terminated, info`` and the base ``step`` adds 
 the pre-reset observation in ``info["final_observation"]``. ``step_env`` also reports ``truncated``
 in its info so it can be used alone.
 
+Input rule: continuous parameters are clipped to their bounds; a non-finite one (NaN, ±inf) is replaced by
+the middle of its range (the action's default) and counted in ``info["nonfinite_params"]``, so one bad
+number cannot make node positions, and every later reward of the episode, NaN. ``make``/``validate_params``
+refuse non-finite environment parameters.
+
 Reward components, fixed order ``balancedrl.types.REWARD_COMPONENTS`` =
 (total, graph, spawn, delete, edge, total_node). Each shaping component is a potential difference
 r_c = Φ_c(s') − Φ_c(s) (docs/design.md §4, "never pay the agent for staying alive"):
@@ -124,10 +129,16 @@ def validate_params(params: DurotaxisParams) -> DurotaxisParams:
     def concrete(name):
         v = getattr(params, name)
         try:
-            return float(v) if not isinstance(v, tuple) else tuple(float(a) for a in v)
+            return float(v) if not isinstance(v, (tuple, list)) else tuple(float(a) for a in v)
         except (TypeError, jax.errors.ConcretizationTypeError):
             return None
+        except ValueError as e:  # a string where a number belongs, e.g. from YAML
+            raise ValueError(f"{name}={v!r}: must be a number (or a pair of numbers for a range)") from e
 
+    for name in params.__dataclass_fields__:
+        v = concrete(name) if name != "max_nodes" else None
+        if v is not None and not all(math.isfinite(a) for a in (v if isinstance(v, tuple) else (v,))):
+            raise ValueError(f"{name}={v}: must be finite")
     n0 = concrete("init_nodes")
     if n0 is not None and not 1 <= n0 <= M:
         raise ValueError(f"init_nodes={n0}: must be in [1, max_nodes={M}]")
@@ -529,7 +540,10 @@ class Durotaxis(environment.Environment):
                 f"({M}, {NUM_CONTINUOUS})"
             )
         low, high = continuous_bounds(params)
-        cont = jnp.clip(cont, low, high)
+        # Input rule (docs/reliability.md): a non-finite parameter (NaN, ±inf) is replaced by the middle of
+        # its range, the action's default, and counted in info["nonfinite_params"]; finite values are clipped.
+        finite = jnp.isfinite(cont)
+        cont = jnp.clip(jnp.where(finite, cont, 0.5 * (low + high)), low, high)
         gamma, alpha, noise, theta = cont[:, 0], cont[:, 1], cont[:, 2], cont[:, 3]
 
         alive0 = state.alive
@@ -606,6 +620,7 @@ class Durotaxis(environment.Environment):
             "failure": failure,
             "discount": 1.0 - terminated.astype(jnp.float32),
             "truncated": truncated,
+            "nonfinite_params": jnp.sum(~finite).astype(jnp.int32),
         }
         obs = self.get_obs(new_state, params)
         return obs, new_state, total.astype(jnp.float32), terminated, info

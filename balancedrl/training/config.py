@@ -269,14 +269,34 @@ def _check_range(key: str, value: Any, rng: Any) -> None:
         raise ConfigError(f"config key '{key}' = {value!r} is not allowed; allowed: {_describe(rng)}")
 
 
+def _float_keys(node: Any, prefix: str = ""):
+    """``(dotted key, value)`` of every float-typed field, nested sections included."""
+    hints = _hints(type(node))
+    for f in fields(node):
+        v = getattr(node, f.name)
+        if is_dataclass(v):
+            yield from _float_keys(v, f"{prefix}{f.name}.")
+        elif hints.get(f.name) is float:
+            yield f"{prefix}{f.name}", v
+
+
 def validate(cfg: Config) -> Config:
-    """Check every ranged key and the cross-key constraints; return ``cfg`` unchanged."""
+    """Check that every float key is finite, every ranged key, and the cross-key constraints; return
+    ``cfg`` unchanged."""
     from balancedrl.envs.registry import trainable_envs
 
     _check_range("env.name", cfg.env.name, trainable_envs())
+    for key, value in _float_keys(cfg):
+        if not (isinstance(value, (int, float)) and math.isfinite(value)):
+            raise ConfigError(f"config key '{key}' = {value!r} is not allowed; allowed: a finite number")
     for key, rng in RANGES.items():
         _check_range(key, get_key(cfg, key), rng)
     t = cfg.trainer
+    if t.total_timesteps < cfg.batch_size:
+        raise ConfigError(
+            f"config key 'trainer.total_timesteps' = {t.total_timesteps} is below one update; allowed: >= "
+            f"env.num_envs * trainer.num_steps = {cfg.batch_size}"
+        )
     if cfg.batch_size % t.num_minibatches:
         raise ConfigError(
             f"config key 'trainer.num_minibatches' = {t.num_minibatches} must divide env.num_envs * "
@@ -452,7 +472,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.key=value")
         key, raw = item.split("=", 1)
-        _set_nested(data, key.strip(), yaml.safe_load(raw))
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({_yaml_problem(e)})") from e
+        _set_nested(data, key.strip(), value)
     return from_dict(data)
 
 
@@ -463,13 +487,34 @@ def _read_yaml(path: Path, seen: tuple = ()) -> dict:
         raise ConfigError(f"config file '{path}' does not exist")
     if path.resolve() in seen:
         raise ConfigError(f"config file '{path}' extends itself (cycle: {' -> '.join(map(str, seen))})")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {_yaml_problem(e)}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file '{path}' cannot be read: {e}") from e
+    if data is None:
+        raise ConfigError(
+            f"config file '{path}' is empty; it would train the built-in defaults (a "
+            f"{TrainerConfig().total_timesteps:,}-step {EnvConfig().name} run): "
+            "write the keys you mean, or omit --config to train the defaults deliberately"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must contain a mapping, got {type(data).__name__}")
     parent = data.pop("extends", None)
     if parent is None:
         return data
+    if not isinstance(parent, str):
+        raise ConfigError(
+            f"config file '{path}': 'extends' = {parent!r} must be one file name (a string), relative to this file"
+        )
     return _deep_merge(_read_yaml(path.parent / parent, seen + (path.resolve(),)), data)
+
+
+def _yaml_problem(e: Exception) -> str:
+    mark = getattr(e, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + " ".join(str(getattr(e, "problem", None) or e).split())
 
 
 def _deep_merge(base: dict, top: dict) -> dict:

@@ -1,5 +1,6 @@
-"""The host loop: jitted update chunks with a progress bar, JSONL metrics, orbax checkpoints, exact resume,
-final evaluation, plots and a GIF.
+"""The host loop: jitted update chunks with a progress bar, JSONL metrics, verified checkpoints, exact
+resume, a lock on the run directory, a stop on non-finite numbers, final evaluation, plots and a GIF
+(fault behaviour: docs/reliability.md).
 
 Seeds are always a leading axis (``run.num_seeds`` >= 1), vmapped (``run.seed_axis: vmap``) or run one after
 another in the same program (``map``). With more than one device, a vmapped seed axis and a seed count
@@ -20,14 +21,19 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from balancedrl.training import checkpoint as ckpt
-from balancedrl.training.config import Config, to_dict
+from balancedrl.training.config import Config, ConfigError, to_dict
 from balancedrl.training.evaluate import make_evaluate, summarize
-from balancedrl.training.logging import MetricsLog, rows_from_metrics
+from balancedrl.training.logging import MetricsLog, always_measured, rows_from_metrics
+from balancedrl.training.runlock import RunLock
 from balancedrl.training.trainer import Trainer, make_run_chunk, make_train, metrics_to_host
 
 
 class RunError(RuntimeError):
     """The run directory is in a state that would lose or mix results."""
+
+
+class NonFiniteError(RunError):
+    """A loss, metric, parameter or optimizer state became NaN or infinite."""
 
 
 def seed_keys(cfg: Config) -> jax.Array:
@@ -53,6 +59,53 @@ def _chunk_mean(x: np.ndarray, fmt: str) -> str:
     return format(float(finite.mean()), fmt) if finite.size else "-"
 
 
+def build_trainer(cfg: Config) -> Trainer:
+    """``make_train(cfg)``, with a bad environment parameter (``env.params``) reported as a config error."""
+    try:
+        return make_train(cfg)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"cannot build {cfg.env.name} (env.params = {cfg.env.params}): {e}") from e
+
+
+@jax.jit
+def _finite_leaves(tree):
+    """One flag per floating-point leaf of ``tree``: all of its entries are finite."""
+    leaves = [x for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]) if leaves else jnp.ones((0,), bool)
+
+
+def nonfinite_state_leaf(runner) -> str | None:
+    """Path of the first non-finite parameter or optimizer-state leaf of ``runner`` (None: all finite)."""
+    tree = {"params": runner.params, "opt_state": runner.opt_state} if hasattr(runner, "opt_state") else runner
+    flags = np.asarray(_finite_leaves(tree))
+    if flags.all():
+        return None
+    paths = [
+        jax.tree_util.keystr(p)
+        for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]
+        if jnp.issubdtype(x.dtype, jnp.inexact)
+    ]
+    return paths[int(np.argmin(flags))]
+
+
+def first_nonfinite_metric(m: dict[str, np.ndarray], first_update: int):
+    """``(update, metric, seed, value)`` of the first non-finite value in a chunk's host metrics
+    (``[S, n, ...]``): an infinity in any metric, or NaN in one that is always measured; None if none."""
+    any_v = next(iter(m.values()))
+    num_seeds, n = any_v.shape[:2]
+    for i in range(n):
+        for k in sorted(m, key=lambda k: (not always_measured(k), k)):  # losses first: the likelier cause
+            v = np.asarray(m[k])[:, i]
+            if not np.issubdtype(v.dtype, np.floating):
+                continue
+            bad = np.isinf(v) | (np.isnan(v) if always_measured(k) else False)
+            if np.any(bad):
+                s = int(np.argwhere(bad.reshape(num_seeds, -1))[0][0])
+                val = v[s].ravel()[np.argmax(bad[s].ravel())]
+                return first_update + i + 1, k, s, float(val)
+    return None
+
+
 def run_training(
     cfg: Config,
     run_dir: str | Path | None = None,
@@ -61,14 +114,31 @@ def run_training(
     progress: bool = True,
     evaluate: bool = True,
     plots: bool = True,
+    skip_damaged: bool = False,
 ) -> Path:
     """Train ``cfg`` into ``run_dir`` (default ``<run.out_dir>/<run.name>``) and return the run directory.
 
-    ``resume`` continues from the latest complete checkpoint; ``stop_after`` stops (with a checkpoint)
-    after that many updates, as an interrupted run would. Metrics rows written after the checkpoint that is
-    resumed from are dropped, so a resumed run's metrics equal an uninterrupted run's.
+    ``resume`` continues from the newest complete and valid checkpoint (incomplete ones, left by a kill
+    mid-save, are skipped and named; a damaged one is refused naming its file, or skipped with
+    ``skip_damaged``); ``stop_after`` stops (with a checkpoint) after that many updates, as an interrupted
+    run would. Metrics rows written after the checkpoint that is resumed from are dropped, so a resumed run's
+    metrics equal an uninterrupted run's. Everything is validated (config, environment, checkpoint) before
+    anything in the run directory is written, and the directory is locked against a second writer
+    (:mod:`balancedrl.training.runlock`). Non-finite losses, metrics or parameters stop the run with
+    :class:`NonFiniteError` naming the update and the metric; that state is never checkpointed.
     """
     run_dir = Path(run_dir or Path(cfg.run.out_dir) / cfg.run.name).absolute()
+    trainer = build_trainer(cfg)  # validates env.params before the run directory is touched
+    lock = RunLock(run_dir).acquire()
+    try:
+        if lock.took_over is not None:
+            print(f"taking over the lock of {run_dir}: its holder, process {lock.took_over}, is gone")
+        return _run_locked(cfg, trainer, run_dir, resume, stop_after, progress, evaluate, plots, skip_damaged)
+    finally:
+        lock.release()
+
+
+def _run_locked(cfg, trainer, run_dir, resume, stop_after, progress, evaluate, plots, skip_damaged) -> Path:
     cfg_dict = to_dict(cfg)
     fingerprint = ckpt.config_fingerprint(cfg_dict)
     existing = ckpt.list_checkpoints(run_dir)
@@ -77,24 +147,31 @@ def run_training(
             f"run directory {run_dir} already has checkpoints (latest update {existing[-1]}); pass --resume to "
             "continue it or choose another run.name / --run-dir"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
-
-    trainer = make_train(cfg)
+    # Validate first (checkpoint choice, checksums, configuration, restore), write after.
+    plan = ckpt.plan_resume(run_dir, fingerprint if resume else None, skip_damaged)
+    for path, reason in plan.skipped:
+        print(f"resume: skipped {path}: {reason}")
+    if resume and plan.update is None and plan.damaged:
+        raise ckpt.DamagedCheckpointError(
+            f"{run_dir} has no valid checkpoint left (damaged: {', '.join(map(str, plan.damaged))})"
+        )
     S = cfg.run.num_seeds
     init = jax.jit(jax.vmap(trainer.init))
     keys = seed_keys(cfg)
-    log = MetricsLog(run_dir / "metrics.jsonl")
-    start = 0
-    if resume and existing:
-        start = existing[-1]
+    start = plan.update or 0
+    if start:
         runner = ckpt.restore_checkpoint(run_dir, start, jax.eval_shape(init, keys), fingerprint)
-        log.truncate_after(start)
+        print(f"resume: from {ckpt.checkpoint_dir(run_dir) / f'update_{start:07d}'}")
     else:
         if resume:
-            print(f"no checkpoint in {run_dir}; starting from scratch")
-        log.truncate_after(0)
+            print(f"no complete checkpoint in {run_dir}; starting from scratch")
         runner = init(keys)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt.write_atomic(run_dir / "config.yaml", yaml.safe_dump(cfg_dict, sort_keys=False))
+    ckpt.clean_after_resume(run_dir, plan)
+    log = MetricsLog(run_dir / "metrics.jsonl")
+    log.truncate_after(start)
 
     total = cfg.num_updates if stop_after is None else min(cfg.num_updates, stop_after)
     # The largest chunk <= run.chunk_updates that divides the run, so one compiled program serves it all.
@@ -115,29 +192,47 @@ def run_training(
     u = start
     last_ckpt = start
     t_start = time.time()
-    while u < total:
-        n = min(chunk, total - u)
-        fn = run_chunk if n == chunk else make_run_chunk(trainer, n, S, cfg.run.seed_axis)
-        t0 = time.time()
-        runner, metrics = fn(runner)
-        m = metrics_to_host(metrics)
-        dt = time.time() - t0
-        log.write(rows_from_metrics(m, u, trainer.adapter.component_names, ext))
-        u += n
-        bar.update(n)
-        bar.set_postfix(
-            sps=f"{n * steps_per_update / dt:,.0f}",
-            ret=_chunk_mean(m["episode_return"], ".1f"),
-            succ=_chunk_mean(m["success_rate"], ".2f"),
-        )
-        if u - last_ckpt >= cfg.run.checkpoint_every or u == total:
-            ckpt.save_checkpoint(
-                run_dir, u, runner, {"fingerprint": fingerprint, "env_steps": u * cfg.batch_size}
+    try:
+        while u < total:
+            n = min(chunk, total - u)
+            fn = run_chunk if n == chunk else make_run_chunk(trainer, n, S, cfg.run.seed_axis)
+            t0 = time.time()
+            runner, metrics = fn(runner)
+            m = metrics_to_host(metrics)
+            dt = time.time() - t0
+            rows = rows_from_metrics(m, u, trainer.adapter.component_names, ext)
+            bad = first_nonfinite_metric(m, u)
+            leaf = nonfinite_state_leaf(runner) if bad is None else None
+            if bad is not None or leaf is not None:
+                upd = bad[0] if bad is not None else u + n
+                log.write([r for r in rows if r["update"] <= upd])
+                what = (
+                    f"metric '{bad[1]}' = {bad[3]} (seed {bad[2]})"
+                    if bad is not None
+                    else f"state leaf {leaf} (first non-finite parameter or optimizer state)"
+                )
+                raise NonFiniteError(
+                    f"non-finite values at update {upd}: {what}; stopped without checkpointing this state "
+                    f"(last checkpoint: update {last_ckpt}); check the configuration, e.g. trainer.learning_rate"
+                )
+            log.write(rows)
+            u += n
+            bar.update(n)
+            bar.set_postfix(
+                sps=f"{n * steps_per_update / dt:,.0f}",
+                ret=_chunk_mean(m["episode_return"], ".1f"),
+                succ=_chunk_mean(m["success_rate"], ".2f"),
             )
-            last_ckpt = u
-    bar.close()
+            if u - last_ckpt >= cfg.run.checkpoint_every or u == total:
+                ckpt.save_checkpoint(
+                    run_dir, u, runner, {"fingerprint": fingerprint, "env_steps": u * cfg.batch_size}
+                )
+                last_ckpt = u
+    finally:
+        bar.close()
     wall = time.time() - t_start
-    (run_dir / "timing.json").write_text(
+    ckpt.write_atomic(
+        run_dir / "timing.json",
         json.dumps(
             {
                 "updates": u - start,
@@ -147,7 +242,7 @@ def run_training(
                 "devices": jax.device_count(),
             },
             indent=1,
-        )
+        ),
     )
 
     if u < cfg.num_updates:
@@ -158,7 +253,7 @@ def run_training(
         from balancedrl.training.plots import plot_run
 
         plot_run(run_dir, trainer.adapter.component_names, ext)
-    if cfg.run.render_gif and trainer.adapter.render_frame is not None:
+    if plots and cfg.run.render_gif and trainer.adapter.render_frame is not None:
         render_policy_gif(trainer, seed_slice(runner.params["network"], 0), run_dir / "episode.gif")
     return run_dir
 
@@ -188,7 +283,7 @@ def evaluate_run(trainer: Trainer, runner, run_dir: Path, num_episodes: int, key
         result["expert"] = summarize(
             make_evaluate(ad, trainer.policy_apply, num_episodes, "expert")(None, key)
         )
-    (run_dir / "eval.json").write_text(json.dumps(result, indent=1))
+    ckpt.write_atomic(run_dir / "eval.json", json.dumps(result, indent=1))
     print(format_eval_table(result, num_episodes))
     return result
 
@@ -250,12 +345,15 @@ def load_run(run_dir: Path):
     if not (run_dir / "config.yaml").is_file():
         raise RunError(f"{run_dir} has no config.yaml; is it a run directory?")
     cfg = load_config(run_dir / "config.yaml")
-    existing = ckpt.list_checkpoints(run_dir)
-    if not existing:
-        raise RunError(f"{run_dir} has no complete checkpoint")
-    trainer = make_train(cfg)
+    fingerprint = ckpt.config_fingerprint(to_dict(cfg))
+    plan = ckpt.plan_resume(run_dir, fingerprint)  # a damaged newest checkpoint is refused, naming its file
+    for path, reason in plan.skipped:
+        print(f"skipped {path}: {reason}")
+    if plan.update is None:
+        raise RunError(f"{run_dir} has no complete checkpoint (train it first, or pick another --run)")
+    trainer = build_trainer(cfg)
     like = jax.eval_shape(jax.vmap(trainer.init), seed_keys(cfg))
-    runner = ckpt.restore_checkpoint(run_dir, existing[-1], like, ckpt.config_fingerprint(to_dict(cfg)))
+    runner = ckpt.restore_checkpoint(run_dir, plan.update, like, fingerprint)
     return trainer, runner
 
 
@@ -267,8 +365,14 @@ def load_run_policy(run_dir: Path, seed_index: int = 0):
 
 
 def evaluate_checkpoint(run_dir: Path, num_episodes: int | None = None) -> dict:
-    """Evaluate a run's latest checkpoint (``balancedrl eval --run DIR``); writes ``eval.json``."""
+    """Evaluate a run's latest checkpoint (``balancedrl eval --run DIR``); writes ``eval.json``.
+    ``num_episodes`` None means ``run.eval_episodes``; otherwise it must be >= 1."""
+    if num_episodes is not None and (isinstance(num_episodes, bool) or int(num_episodes) != num_episodes or num_episodes < 1):
+        raise RunError(f"--episodes {num_episodes!r}: must be an integer >= 1 (omit it for run.eval_episodes)")
     trainer, runner = load_run(run_dir)
     return evaluate_run(
-        trainer, runner, Path(run_dir).absolute(), num_episodes or trainer.config.run.eval_episodes
+        trainer,
+        runner,
+        Path(run_dir).absolute(),
+        trainer.config.run.eval_episodes if num_episodes is None else num_episodes,
     )

@@ -1,0 +1,126 @@
+"""Which balancers help hybrid PPO? Every registered balancer against tuned plain summation, on one task.
+
+    python experiments/balancers.py --task platform --seeds 8 --steps 300000 [--methods sum mgda ...]
+
+Each row trains ``--seeds`` vmapped seeds with ``trainer.balancer.name=<method>`` over the discrete and the
+continuous surrogates (K = 2; ``--losses4`` balances value and entropy too), every source technique off
+(``--set`` adds overrides), per-loss gradients measured once per epoch. The null hypothesis is ``sum``
+(Kurin et al. 2022; Xin et al. 2022) with its learning rate tuned over three values (rows ``sum_lr*``).
+Reported per row over seeds, as in ``experiments/ablation.py``: IQM of the final sampled and greedy success
+and of the training-success AUC, with 95% percentile-bootstrap CIs, plus the mean gradient cosine between
+the balanced losses and their gradient-norm ratio (is there any conflict to resolve?).
+
+Rows are cached in ``experiments/results/balancers_<task>/`` (resumable: ``--resume``); the report is
+``docs/balancers_<task>.md`` and ``docs/images/balancers_<task>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from experiments.ablation import run_variant, write_report  # noqa: E402
+
+TASKS = {"platform": "experiments/configs/platform.yaml", "goal": "experiments/configs/goal.yaml",
+         "durotaxis": "experiments/configs/default.yaml"}
+OFF = [
+    "trainer.advantage_weighting.enable_learnable_weights=false",
+    "trainer.advantage_weighting.enable_attention_weighting=false",
+    "trainer.gradient_scaling.enable_adaptive_scaling=false",
+    "trainer.entropy_regularization.enable_adaptive_entropy=false",
+    "trainer.reward_normalization.enable=false",
+    "trainer.expert_guidance.enable=false",
+    "trainer.balancer.norm_refresh=epoch",
+    "trainer.balancer.log_gradients=true",
+]
+LR_FACTORS = {"sum_lr0.5x": 0.5, "sum": 1.0, "sum_lr2x": 2.0}
+
+
+def method_rows(methods: list[str], base_lr: float) -> dict[str, list[str]]:
+    """``{row name: overrides}``: ``sum`` at three learning rates, then every other method."""
+    rows = {}
+    for m in methods:
+        if m == "sum":
+            for name, f in LR_FACTORS.items():
+                rows[name] = ["trainer.balancer.name=sum", f"trainer.learning_rate={base_lr * f:g}"]
+        elif m == "grad_scaling":
+            rows[m] = ["trainer.balancer.name=grad_scaling", "trainer.gradient_scaling.enable_adaptive_scaling=true"]
+        else:
+            rows[m] = [f"trainer.balancer.name={m}"]
+    return rows
+
+
+def gradient_summary(run_dir: Path) -> dict:
+    """Mean over updates and seeds of the discrete|continuous gradient cosine and log10 norm ratio."""
+    from balancedrl.training.logging import read_metrics
+
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    cos = [r.get("grad_cosine/discrete|continuous") for r in rows]
+    ratio = [
+        np.log10(r["grad_norm/continuous"] / r["grad_norm/discrete"])
+        for r in rows
+        if r.get("grad_norm/discrete") and r.get("grad_norm/continuous")
+    ]
+    cos = [c for c in cos if isinstance(c, float)]
+    return {
+        "cosine_mean": float(np.mean(cos)) if cos else None,
+        "cosine_frac_negative": float(np.mean(np.asarray(cos) < 0)) if cos else None,
+        "log10_norm_ratio_mean": float(np.mean(ratio)) if ratio else None,
+    }
+
+
+def main(argv=None) -> None:
+    from balancedrl.balancers import available
+    from balancedrl.training.config import load_config
+    from benchmarks.common import machine_line
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--task", choices=sorted(TASKS), default="platform")
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=300_000, help="env steps per seed")
+    default_methods = [m for m in available() if m != "fixed"]
+    ap.add_argument("--methods", nargs="*", default=default_methods, choices=default_methods)
+    ap.add_argument("--losses4", action="store_true", help="balance [discrete, continuous, value, entropy]")
+    ap.add_argument("--eval-episodes", type=int, default=100)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args(argv)
+    base = TASKS[args.task]
+    extra = OFF + list(args.set)
+    if args.losses4:
+        extra.append("trainer.balancer.losses=[discrete, continuous, value, entropy]")
+    base_lr = load_config(ROOT / base).trainer.learning_rate
+    suffix = args.task + ("_k4" if args.losses4 else "")
+    cache = ROOT / f"experiments/results/balancers_{suffix}"
+    cache.mkdir(parents=True, exist_ok=True)
+    key = {"seeds": args.seeds, "steps": args.steps, "task": args.task, "set": extra}
+    command = "python experiments/balancers.py " + " ".join(a for a in (argv or sys.argv[1:]) if a != "--resume")
+    results = []
+    for name, ov in method_rows(args.methods, base_lr).items():
+        path = cache / f"{name}.json"
+        cached = json.loads(path.read_text()) if path.exists() else None
+        if not (args.resume and cached and cached.get("key") == key):
+            run_dir = cache / "runs" / name
+            r = run_variant(name, str(ROOT / base), extra + ov, args.seeds, args.steps, args.eval_episodes, run_dir)
+            r.update(gradient_summary(run_dir))
+            r["machine"], r["date_utc"] = machine_line(), time.strftime("%Y-%m-%d", time.gmtime())
+            path.write_text(json.dumps({"key": key, **r}, indent=1))
+            cached = json.loads(path.read_text())
+        results.append(cached)
+        print(f"{name:>14}: greedy IQM {cached['greedy_iqm']:.3f}, AUC IQM {cached['auc_iqm']:.3f}, "
+              f"cos {cached.get('cosine_mean')}, {cached['wall_s']:.0f} s", flush=True)
+        write_report(results, command, ROOT / f"docs/balancers_{suffix}.md",
+                     ROOT / f"docs/images/balancers_{suffix}.png", title=f"Balancers on {args.task} (K = {4 if args.losses4 else 2})")
+        (ROOT / f"experiments/results/balancers_{suffix}.json").write_text(json.dumps({"command": command, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

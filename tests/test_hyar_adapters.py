@@ -198,14 +198,69 @@ def test_hard_goal_mpdqn_prior_is_goals_kick_to(adapters):
         adapters["CatchPoint-v0"].make_network(ac)
 
 
+# ------------------------------------------------------------------ factorised Bernoulli head (Hard Move)
+
+
+def _np_actor_logits(variables, obs):
+    """NumPy forward pass of the MLP actor up to the policy head (2 tanh layers, then the dense head)."""
+    p = jax.tree_util.tree_map(np.asarray, variables["params"])
+    h = np.asarray(obs, np.float64)
+    for i in range(2):
+        h = np.tanh(h @ p[f"actor_{i}"]["kernel"] + p[f"actor_{i}"]["bias"])
+    return h @ p["policy_head"]["kernel"] + p["policy_head"]["bias"]
+
+
+def test_factorised_head_log_prob_matches_enumeration_n4(adapters):
+    """``discrete_head: factorised`` on HardMove-n4-v0: the head gives n = 4 Bernoulli logits (+ 1 mean) and
+    the trainer's categorical log-prob of every pattern ``a`` is ``sum_k log Bern(b_k(a); sigma(l_k))`` with
+    HyAR's bit order (NumPy enumeration of the 16 patterns); greedy = every actuator with ``l_k > 0``."""
+    ad = adapters["HardMove-n4-v0"]
+    ac = load_config(None, ["actor_critic.discrete_head=factorised", "actor_critic.hidden_dim=16"]).actor_critic
+    module, init, _ = ad.make_network(ac)
+    obs = jnp.asarray(np.random.default_rng(0).normal(size=(3, 4)), jnp.float32)
+    variables = init(jax.random.PRNGKey(2), obs[0])
+    # a head of gain 0.01 gives logits ~0; scale it so that the probabilities differ clearly
+    head = variables["params"]["policy_head"]
+    variables["params"]["policy_head"] = {"kernel": head["kernel"] * 300.0, "bias": jnp.asarray([0.5, -1.0, 0.0, 2.0, 0.0])}
+    assert variables["params"]["policy_head"]["kernel"].shape == (16, 4 + 1)  # n logits + P = 1 mean
+    out = jax.jit(module.apply)(variables, obs)
+    logits_n = _np_actor_logits(variables, np.asarray(obs))[:, :4]  # [3, n]
+    bits = actuator_bits(4)  # [16, 4]: HyAR's binaryEncoding, actuator 0 = most significant bit
+    q = 1.0 / (1.0 + np.exp(-logits_n))
+    want = np.sum(np.where(bits[None] == 1, np.log(q)[:, None], np.log1p(-q)[:, None]), axis=-1)  # [3, 16]
+    assert np.ptp(want) > 1.0
+    lp = jax.jit(jax.vmap(lambda lg, d: hp.log_probs(lg, out.cont_mean[0], out.cont_log_std[0], d, jnp.zeros((1, 1)),
+                                             jnp.ones((1,), bool), ad.param_owner)[0][0], in_axes=(None, 0)))
+    for i in range(3):
+        got = np.asarray(lp(out.discrete_logits[i], jnp.arange(16)[:, None]))
+        np.testing.assert_allclose(got, want[i], atol=2e-5)
+    np.testing.assert_allclose(np.exp(want).sum(-1), 1.0, rtol=1e-12)
+    d, _ = hp.greedy(out.discrete_logits, out.cont_mean, ad.cont_low, ad.cont_high)
+    want_mode = (logits_n > 0).astype(int) @ (2 ** np.arange(3, -1, -1))
+    np.testing.assert_array_equal(np.asarray(d[:, 0]), want_mode)
+    # n = 10: n + 1 head outputs instead of 2^n + 1
+    m10, init10, _ = adapters["HardMove-n10-v0"].make_network(ac)
+    v10 = jax.eval_shape(init10, jax.random.PRNGKey(0), jnp.zeros(4))
+    assert v10["params"]["policy_head"]["kernel"].shape == (16, 11)
+
+
+def test_factorised_head_is_refused_elsewhere():
+    ac = load_config(None, ["actor_critic.discrete_head=factorised"]).actor_critic
+    for name in ("CatchPoint-v0", "HardGoal-v0"):
+        with pytest.raises(ValueError, match="actor_critic.discrete_head"):
+            make_adapter(EnvConfig(name=name)).make_network(ac)
+    with pytest.raises(ValueError, match="actor_critic.discrete_head"):
+        load_config(None, ["actor_critic.discrete_head=branching"])
+
+
 # ------------------------------------------------------------------ tiny training runs
 
 
 @pytest.fixture(
     scope="module",
     params=[("hard_goal.yaml", "HardGoal-v0", ()), ("catch_point.yaml", "CatchPoint-v0", ()),
-            ("hard_move.yaml", "HardMove-n10-v0", tuple(ON))],
-    ids=["hard_goal-off", "catch_point-off", "hard_move_n10-on"],
+            ("hard_move.yaml", "HardMove-n10-v0", (*ON, "actor_critic.discrete_head=factorised"))],
+    ids=["hard_goal-off", "catch_point-off", "hard_move_n10-factorised-on"],
 )
 def tiny_run(request):
     path, name, extra = request.param

@@ -19,12 +19,20 @@ and its squashed parameters are the environment's ``continuous`` vector, so the 
   one is read) describes the same dynamics with a 2^n times larger parameter vector; the Gaussian head
   over the shared layout is the same policy family with one mean instead of 2^n.
 
-Hard Move's discrete head is the **joint categorical over the 2^n patterns** (``2^n`` logits from the MLP's
-shared policy head). Exact by construction (sample, log-prob, entropy and KL are the trainer's ordinary
-categorical ones) and cheap at HyAR's sizes: at n = 10 the head is a ``hidden_dim x 1025`` dense layer
-(65,600 weights at ``hidden_dim = 64``, i.e. ~10x the rest of the actor) and a 1,024-way softmax per
-step; see docs/hybrid_benchmarks.md for the measured cost. The factorised Bernoulli alternative
-(n logits, :mod:`balancedrl.factorised`) is not wired into the network here.
+Hard Move's discrete head (``actor_critic.discrete_head``):
+
+* ``categorical`` (default): the **joint categorical over the 2^n patterns**, ``2^n`` logits from the MLP's
+  policy head. Exact by construction (sample, log-prob, entropy and KL are the trainer's ordinary
+  categorical ones) and affordable at HyAR's sizes: at n = 10 the head is a ``hidden_dim x 1025`` dense
+  layer (65,600 weights at ``hidden_dim = 64``, ~8x the rest of the actor's 8,448) and a 1,024-way
+  softmax per step.
+* ``factorised``: n independent Bernoulli actuators (n logits, :mod:`balancedrl.factorised`); the network
+  turns them into the 2^n exact joint log-probabilities (:class:`balancedrl.networks.mlp.MLPActorCritic`),
+  so the trainer's losses are unchanged and exact. Fewer weights (``hidden_dim x (n + 1)``) and an
+  actuator-wise structure; the family cannot express correlations between actuators.
+
+Either way the trainer's discrete index is HyAR's action index ``a`` (actuator k fires iff bit
+``n - 1 - k`` of ``a`` is set, the env's and :mod:`balancedrl.factorised`'s encoding).
 
 Success: the environments' own ``info["success"]``, set on the step that ends an episode with HyAR's
 success event (Hard Goal: return 50, a goal; Catch Point / Hard Move: a step with ``r > 4``, i.e. within
@@ -90,7 +98,9 @@ def _hard_goal_mpdqn_prior() -> tuple[np.ndarray, np.ndarray]:
     return w, b
 
 
-def _adapter(name: str, env, params, reward_scale: float, priors: dict | None = None) -> EnvAdapter:
+def _adapter(
+    name: str, env, params, reward_scale: float, priors: dict | None = None, factorised: bool = False
+) -> EnvAdapter:
     """One slot; the env's action count, ``param_owner`` and bounds; reward ``total`` x ``reward_scale``."""
     num_discrete = int(env.num_actions)
     num_params = len(env.param_owner)
@@ -109,7 +119,7 @@ def _adapter(name: str, env, params, reward_scale: float, priors: dict | None = 
         to_env_action=_to_env_action,
         reward_components=lambda reward, info: jnp.reshape(reward * reward_scale, (1,)).astype(jnp.float32),
         success=_success,
-        make_network=mlp_network_factory(num_discrete, num_params, priors),
+        make_network=mlp_network_factory(num_discrete, num_params, priors, factorised),
         expert=None,
     )
 
@@ -131,4 +141,4 @@ def hard_move_adapter(env_cfg) -> EnvAdapter:
     ``param_owner = (-1,)``); success = within 0.2 of the target; reward / 20."""
     name = env_cfg.name
     env, params = envs.make(name, param_layout="shared", **dict(env_cfg.params))
-    return _adapter(name, env, params, POINT_REWARD_SCALE)
+    return _adapter(name, env, params, POINT_REWARD_SCALE, factorised=True)

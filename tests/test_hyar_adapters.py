@@ -218,7 +218,7 @@ def test_factorised_head_log_prob_matches_enumeration_n4(adapters):
     ac = load_config(None, ["actor_critic.discrete_head=factorised", "actor_critic.hidden_dim=16"]).actor_critic
     module, init, _ = ad.make_network(ac)
     obs = jnp.asarray(np.random.default_rng(0).normal(size=(3, 4)), jnp.float32)
-    variables = init(jax.random.PRNGKey(2), obs[0])
+    variables = jax.jit(init)(jax.random.PRNGKey(2), obs[0])
     # a head of gain 0.01 gives logits ~0; scale it so that the probabilities differ clearly
     head = variables["params"]["policy_head"]
     variables["params"]["policy_head"] = {"kernel": head["kernel"] * 300.0, "bias": jnp.asarray([0.5, -1.0, 0.0, 2.0, 0.0])}

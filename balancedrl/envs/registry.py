@@ -86,9 +86,9 @@ for _name in ("Durotaxis-Sparse-v0", "Durotaxis-Misscaled-v0"):
     register(_name, "balancedrl.envs.durotaxis_variants:make_durotaxis_shaped", f"{_A}.durotaxis:durotaxis_adapter")
 register("Platform-v0", "balancedrl.envs.platform:make_platform", f"{_A}.parameterised:platform_adapter")
 register("Goal-v0", "balancedrl.envs.goal:make_goal", f"{_A}.parameterised:goal_adapter")
-register("HardGoal-v0", "balancedrl.envs.hard_goal:make_hard_goal")
-register("CatchPoint-v0", "balancedrl.envs.catch_point:make_catch_point")
+register("HardGoal-v0", "balancedrl.envs.hard_goal:make_hard_goal", f"{_A}.hyar:hard_goal_adapter")
+register("CatchPoint-v0", "balancedrl.envs.catch_point:make_catch_point", f"{_A}.hyar:catch_point_adapter")
 for _n in (4, 6, 8, 10):
-    register(f"HardMove-n{_n}-v0", "balancedrl.envs.hard_move:make_hard_move")
+    register(f"HardMove-n{_n}-v0", "balancedrl.envs.hard_move:make_hard_move", f"{_A}.hyar:hard_move_adapter")
 for _name in ("CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCarContinuous-v0"):
     register(_name, "balancedrl.envs.gymnax_envs:make_gymnax_env", f"{_A}.gymnax:gymnax_adapter")

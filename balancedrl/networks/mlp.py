@@ -9,6 +9,15 @@ with separate actor and critic towers::
             mean += atanh(clip(W_prior x + b_prior, -0.99, 0.99))   (optional, fixed: see below)
     critic: v = W_v tanh(... tanh(W1' x + b1') ...) + b_v    ([C] values)
 
+Discrete head (``discrete_head``): ``"categorical"`` (default) -- A logits from the policy head;
+``"factorised"`` -- for A = 2^n joint actions (Hard Move's actuator patterns), n Bernoulli logits ``l`` from
+the policy head and ``discrete_logits = log pi(a) = sum_k [b_k(a) log sigma(l_k) + (1 - b_k(a)) log sigma(-l_k)]``
+for every ``a`` (:func:`factorised_joint_logits`, the enumeration of :mod:`balancedrl.factorised`; bits ``b(a)`` with actuator 0 the
+most significant bit). These are normalised log-probabilities, so the trainer's ordinary categorical sample,
+log-prob, entropy and argmax on them are *exactly* the factorised distribution's (Tavakoli et al. 2018's
+action branching with binary branches): n outputs instead of 2^n, at an O(2^n n) enumeration per state (10,240
+multiply-adds at n = 10) and no change to the losses.
+
 Initialisation as in PureJaxRL: orthogonal, gain sqrt(2) for hidden layers, 0.01 for the policy output,
 1.0 for the value output; zero biases. The output is the trainer's :class:`PolicyOutput` with one slot:
 ``discrete_logits [..., 1, A]``, ``cont_mean`` / ``cont_log_std [..., 1, P]`` (P may be 0),
@@ -24,15 +33,29 @@ the network learns a residual. This is MP-DQN's fixed "action-parameter passthro
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from balancedrl.factorised import bits_from_action
 from balancedrl.networks.actor_critic import PolicyOutput
 from balancedrl.networks.init import orthogonal
 
-__all__ = ["MLPActorCritic", "PRIOR_CLIP"]
+__all__ = ["DISCRETE_HEADS", "MLPActorCritic", "PRIOR_CLIP"]
 
 PRIOR_CLIP = 0.99
+DISCRETE_HEADS = ("categorical", "factorised")  # actor_critic.discrete_head
+
+
+def factorised_joint_logits(logits):
+    """``[..., 2^n]`` joint log-probabilities of n independent Bernoulli actuators with logits ``[..., n]``:
+    ``log pi(a) = sum_k log sigma(-l_k) + sum_k b_k(a) (log sigma(l_k) - log sigma(-l_k))`` -- the
+    enumeration of :func:`balancedrl.factorised.factorised_joint_log_probs` as one ``[n] x [n, 2^n]`` matmul
+    (about 4x faster on CPU at n = 10 than the broadcast sum; equal up to float32 summation order)."""
+    n = logits.shape[-1]
+    bits = bits_from_action(jnp.arange(2**n), n).astype(jnp.float32)  # [2^n, n], a constant under jit
+    on, off = jax.nn.log_sigmoid(logits), jax.nn.log_sigmoid(-logits)
+    return jnp.sum(off, axis=-1, keepdims=True) + (on - off) @ bits.T
 
 
 class MLPActorCritic(nn.Module):
@@ -50,6 +73,7 @@ class MLPActorCritic(nn.Module):
     log_std_init: float = 0.0
     param_prior_weight: tuple | None = None  # [P][D] nested tuple (hashable module field)
     param_prior_bias: tuple | None = None  # [P]; the prior is used when this is set (weight required)
+    discrete_head: str = "categorical"  # or "factorised" (A = 2^n; module docstring)
 
     def _validate(self):
         for name, v, lo in (
@@ -61,6 +85,17 @@ class MLPActorCritic(nn.Module):
         ):
             if not isinstance(v, (int, np.integer)) or v < lo:
                 raise ValueError(f"MLPActorCritic: {name}={v!r} is not allowed; allowed: an integer >= {lo}")
+        if self.discrete_head not in DISCRETE_HEADS:
+            raise ValueError(
+                f"MLPActorCritic: discrete_head={self.discrete_head!r} is not allowed; allowed: {DISCRETE_HEADS}"
+            )
+        if self.discrete_head == "factorised" and not (
+            self.num_discrete >= 2 and self.num_discrete & (self.num_discrete - 1) == 0
+        ):
+            raise ValueError(
+                f"MLPActorCritic: discrete_head='factorised' needs num_discrete = 2^n (n >= 1), got "
+                f"{self.num_discrete}"
+            )
 
     def _prior_raw_mean(self, x):
         b = jnp.asarray(self.param_prior_bias, jnp.float32)
@@ -89,9 +124,12 @@ class MLPActorCritic(nn.Module):
             a = nn.tanh(
                 nn.Dense(self.hidden_dim, kernel_init=ortho(hidden), bias_init=zeros, name=f"actor_{i}")(a)
             )
-        # One head for logits and means (A + P >= 1 outputs), split afterwards.
-        head = nn.Dense(A + P, kernel_init=ortho(0.01), bias_init=zeros, name="policy_head")(a)
-        logits, mean = head[..., :A], head[..., A:]
+        # One head for logits and means (L + P >= 1 outputs, L = A or n = log2 A), split afterwards.
+        L = A.bit_length() - 1 if self.discrete_head == "factorised" else A
+        head = nn.Dense(L + P, kernel_init=ortho(0.01), bias_init=zeros, name="policy_head")(a)
+        logits, mean = head[..., :L], head[..., L:]
+        if self.discrete_head == "factorised":
+            logits = factorised_joint_logits(logits)  # [..., 2^n] exact joint log-probs
         if self.param_prior_bias is not None:
             mean = mean + self._prior_raw_mean(x)
         log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (P,), jnp.float32)

@@ -24,6 +24,7 @@ import yaml
 
 from balancedrl.networks.actor_critic import EXTRACTOR_TYPES as PTM_TYPES
 from balancedrl.networks.gnn import GNN_LAYERS
+from balancedrl.networks.mlp import DISCRETE_HEADS
 from balancedrl.networks.wsa import FUSION_MODES
 
 
@@ -90,6 +91,8 @@ class ActorCriticConfig:
     # "mpdqn": the parameterised-action tasks start their parameter means at MP-DQN's fixed linear prior
     # (training/adapters/parameterised.py); "none" elsewhere.
     param_prior: str = ranged("none", PARAM_PRIORS)
+    # "factorised": n Bernoulli logits for 2^n joint actions (networks/mlp.py; Hard Move only)
+    discrete_head: str = ranged("categorical", DISCRETE_HEADS)
     use_wsa: bool = False
     wsa_config: WSAConfigSection = field(default_factory=WSAConfigSection)
 

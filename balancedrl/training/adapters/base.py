@@ -51,10 +51,14 @@ def total_reward(reward, info):
     return jnp.reshape(reward, (1,)).astype(jnp.float32)
 
 
-def mlp_network_factory(num_discrete: int, num_continuous: int, priors: dict | None = None) -> Callable:
+def mlp_network_factory(
+    num_discrete: int, num_continuous: int, priors: dict | None = None, factorised: bool = False
+) -> Callable:
     """``make_network(ac) -> (module, init(key, obs), frozen=())`` using ``ac.hidden_dim``,
-    ``ac.log_std_init`` and ``ac.param_prior`` (a name in ``priors``: ``(weight [P, D], bias [P])`` in the
-    squashed scale, see :class:`MLPActorCritic`). The GNN / WSA keys do not apply and are ignored."""
+    ``ac.log_std_init``, ``ac.param_prior`` (a name in ``priors``: ``(weight [P, D], bias [P])`` in the
+    squashed scale, see :class:`MLPActorCritic`) and ``ac.discrete_head`` (``"factorised"`` only where
+    ``factorised`` is true: tasks whose 2^n discrete actions are n binary choices). The GNN / WSA keys do not
+    apply and are ignored."""
     from balancedrl.networks.mlp import MLPActorCritic
 
     priors = {"none": None, **(priors or {})}
@@ -67,6 +71,12 @@ def mlp_network_factory(num_discrete: int, num_continuous: int, priors: dict | N
                 f"allowed: {sorted(priors)}"
             )
         weight, bias = priors[name] or (None, None)
+        head = getattr(ac, "discrete_head", "categorical")
+        if head != "categorical" and not factorised:
+            raise ValueError(
+                f"config key 'actor_critic.discrete_head' = {head!r} is not available for this environment; "
+                f"allowed: ['categorical']"
+            )
         module = MLPActorCritic(
             num_discrete=num_discrete,
             num_continuous=num_continuous,
@@ -76,6 +86,7 @@ def mlp_network_factory(num_discrete: int, num_continuous: int, priors: dict | N
             log_std_init=float(ac.log_std_init),
             param_prior_weight=None if weight is None else tuple(map(tuple, np.asarray(weight).tolist())),
             param_prior_bias=None if bias is None else tuple(np.asarray(bias).tolist()),
+            discrete_head=head,
         )
         return module, (lambda key, obs: module.init(key, obs)), ()
 

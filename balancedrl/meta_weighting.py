@@ -54,8 +54,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from balancedrl.masked import masked_mean_std
 from balancedrl.ppo import clipped_surrogate
-from balancedrl.weighting import ComponentWeighting, _masked_mean_std
+from balancedrl.weighting import ComponentWeighting
 
 __all__ = [
     "META_PARAMETERIZATIONS",
@@ -174,7 +175,7 @@ def _weight_of_rows(mask, adv):
 
 
 def _zscore(x, w, eps):
-    mean, std = _masked_mean_std(x, w, eps)
+    mean, std = masked_mean_std(x, w)
     return jnp.where(w > 0, (x - mean) / (std + eps), 0.0)
 
 

@@ -106,20 +106,21 @@ def run_variant(
     wall = time.time() - t0
     trainer, runner = load_run(run_dir)
     succ = np.zeros((seeds, cfg.num_updates))  # updates without a finished episode count as 0
+    ret = np.full((seeds, cfg.num_updates), np.nan)
     for row in read_metrics(run_dir / "metrics.jsonl"):
         succ[row["seed"], row["update"] - 1] = row.get("success_rate") or 0.0
+        if isinstance(row.get("episode_return"), float):
+            ret[row["seed"], row["update"] - 1] = row["episode_return"]
     auc = succ.mean(axis=1)
-    final = {}
+    return_auc = np.nanmean(ret, axis=1)
+    final, final_return = {}, {}
     for mode in ("sample", "greedy"):
         ev = make_evaluate(trainer.adapter, trainer.policy_apply, eval_episodes, mode)
-        final[mode] = np.array(
-            [
-                summarize(ev(seed_slice(runner.params["network"], s), jax.random.PRNGKey(1000 + s)))[
-                    "success_rate"
-                ]
-                for s in range(seeds)
-            ]
-        )
+        summaries = [
+            summarize(ev(seed_slice(runner.params["network"], s), jax.random.PRNGKey(1000 + s))) for s in range(seeds)
+        ]
+        final[mode] = np.array([m["success_rate"] for m in summaries])
+        final_return[mode] = np.array([m["mean_return"] for m in summaries])
     return {
         "variant": name,
         "overrides": VARIANTS.get(name, []) + list(extra),
@@ -135,6 +136,12 @@ def run_variant(
         "greedy_ci": bootstrap_ci(final["greedy"]),
         "auc_iqm": iqm(auc),
         "auc_ci": bootstrap_ci(auc),
+        "greedy_return": final_return["greedy"].tolist(),
+        "greedy_return_iqm": iqm(final_return["greedy"]),
+        "greedy_return_ci": bootstrap_ci(final_return["greedy"]),
+        "return_auc": return_auc.tolist(),
+        "return_auc_iqm": iqm(return_auc),
+        "return_auc_ci": bootstrap_ci(return_auc),
     }
 
 

@@ -17,12 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from balancedrl.grad_balance import adaptive_weights
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from balancedrl import envs
 from balancedrl.advantages import gae
+from balancedrl.balancers.grad_scaling import adaptive_weights
 from balancedrl.cli import main
 from balancedrl.training import checkpoint as ckpt
 from balancedrl.training.config import ConfigError, load_config, to_dict

@@ -561,8 +561,8 @@ def test_defaults_and_registry():
     assert (params.success_bonus, params.failure_penalty, params.time_cost) == (10.0, -10.0, 0.1)
     assert env.name == "Durotaxis-v0" and env.num_actions == 3
     assert set(registered_envs()) >= {"Durotaxis-v0", "Platform-v0", "Goal-v0"}
-    with pytest.raises(ValueError, match="Durotaxis-v0"):
-        make("CartPole-v1")
+    with pytest.raises(ValueError, match="unknown environment name 'Nope-v0'; known: Durotaxis-v0"):
+        make("Nope-v0")
     with pytest.raises(ValueError, match="nonsense"):
         make("Durotaxis-v0", nonsense=1)
     with pytest.raises(ValueError, match="init_nodes"):

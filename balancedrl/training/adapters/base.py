@@ -91,3 +91,32 @@ def mlp_network_factory(
         return module, (lambda key, obs: module.init(key, obs)), ()
 
     return make_network
+
+
+def one_slot_hybrid_adapter(
+    name: str, env, params, reward_scale: float, priors: dict | None = None, factorised: bool = False
+) -> EnvAdapter:
+    """A one-slot parameterised-action task (Platform, Goal, HyAR's suite): the env's action count,
+    ``param_owner`` and bounds, its dict action ``{"discrete": d[0], "continuous": c[0]}`` in physical units,
+    its ``info["success"]``, reward ``total`` x ``reward_scale`` (training signal only), and the MLP
+    actor-critic with the given parameter ``priors`` (and a factorised discrete head if asked)."""
+    num_discrete = int(env.num_actions)
+    num_params = len(env.param_owner)
+    return EnvAdapter(
+        name=name,
+        env=env,
+        env_params=params,
+        num_slots=1,
+        num_discrete=num_discrete,
+        num_continuous=num_params,
+        param_owner=tuple(int(i) for i in env.param_owner),
+        cont_low=np.asarray(env.param_low, np.float32),
+        cont_high=np.asarray(env.param_high, np.float32),
+        component_names=("total",),
+        slot_mask=one_slot_mask,
+        to_env_action=lambda d, c: {"discrete": d[0], "continuous": c[0]},
+        reward_components=lambda reward, info: jnp.reshape(reward * reward_scale, (1,)).astype(jnp.float32),
+        success=lambda info: jnp.asarray(info["success"], bool),
+        make_network=mlp_network_factory(num_discrete, num_params, priors, factorised),
+        expert=None,
+    )

@@ -60,11 +60,10 @@ unknown names raise ``ValueError``.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 
 from balancedrl import envs
-from balancedrl.training.adapters.base import EnvAdapter, mlp_network_factory, one_slot_mask
+from balancedrl.training.adapters.base import EnvAdapter, one_slot_hybrid_adapter
 
 __all__ = [
     "HARD_GOAL_REWARD_SCALE",
@@ -78,15 +77,6 @@ HARD_GOAL_REWARD_SCALE = 1.0 / 50.0  # a goal (+50) -> +1 (training signal only)
 POINT_REWARD_SCALE = 1.0 / 20.0  # Catch Point / Hard Move success bonus (+20) -> +1 (training signal only)
 
 
-def _to_env_action(d, c):
-    """One slot -> the env's dict action: ``discrete`` scalar, ``continuous [P]``."""
-    return {"discrete": d[0], "continuous": c[0]}
-
-
-def _success(info):
-    return jnp.asarray(info["success"], bool)
-
-
 def _hard_goal_mpdqn_prior() -> tuple[np.ndarray, np.ndarray]:
     """Goal-v0's MP-DQN kick-to prior on (p0, p1) in the squashed scale; shots start mid-region (0)."""
     from balancedrl.training.adapters.parameterised import _goal_mpdqn_prior
@@ -98,42 +88,16 @@ def _hard_goal_mpdqn_prior() -> tuple[np.ndarray, np.ndarray]:
     return w, b
 
 
-def _adapter(
-    name: str, env, params, reward_scale: float, priors: dict | None = None, factorised: bool = False
-) -> EnvAdapter:
-    """One slot; the env's action count, ``param_owner`` and bounds; reward ``total`` x ``reward_scale``."""
-    num_discrete = int(env.num_actions)
-    num_params = len(env.param_owner)
-    return EnvAdapter(
-        name=name,
-        env=env,
-        env_params=params,
-        num_slots=1,
-        num_discrete=num_discrete,
-        num_continuous=num_params,
-        param_owner=tuple(int(i) for i in env.param_owner),
-        cont_low=np.asarray(env.param_low, np.float32),
-        cont_high=np.asarray(env.param_high, np.float32),
-        component_names=("total",),
-        slot_mask=one_slot_mask,
-        to_env_action=_to_env_action,
-        reward_components=lambda reward, info: jnp.reshape(reward * reward_scale, (1,)).astype(jnp.float32),
-        success=_success,
-        make_network=mlp_network_factory(num_discrete, num_params, priors, factorised),
-        expert=None,
-    )
-
-
 def hard_goal_adapter(env_cfg) -> EnvAdapter:
     """HardGoal-v0: A = 11, P = 12, ``param_owner = (0, 0, 1..10)``; success = scored; reward / 50."""
     env, params = envs.make("HardGoal-v0", **dict(env_cfg.params))
-    return _adapter("HardGoal-v0", env, params, HARD_GOAL_REWARD_SCALE, {"mpdqn": _hard_goal_mpdqn_prior()})
+    return one_slot_hybrid_adapter("HardGoal-v0", env, params, HARD_GOAL_REWARD_SCALE, {"mpdqn": _hard_goal_mpdqn_prior()})
 
 
 def catch_point_adapter(env_cfg) -> EnvAdapter:
     """CatchPoint-v0: A = 2 (move, catch), P = 1, ``param_owner = (0,)``; success = caught; reward / 20."""
     env, params = envs.make("CatchPoint-v0", **dict(env_cfg.params))
-    return _adapter("CatchPoint-v0", env, params, POINT_REWARD_SCALE)
+    return one_slot_hybrid_adapter("CatchPoint-v0", env, params, POINT_REWARD_SCALE)
 
 
 def hard_move_adapter(env_cfg) -> EnvAdapter:
@@ -141,4 +105,4 @@ def hard_move_adapter(env_cfg) -> EnvAdapter:
     ``param_owner = (-1,)``); success = within 0.2 of the target; reward / 20."""
     name = env_cfg.name
     env, params = envs.make(name, param_layout="shared", **dict(env_cfg.params))
-    return _adapter(name, env, params, POINT_REWARD_SCALE, factorised=True)
+    return one_slot_hybrid_adapter(name, env, params, POINT_REWARD_SCALE, factorised=True)

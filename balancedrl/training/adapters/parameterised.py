@@ -54,20 +54,14 @@ from __future__ import annotations
 
 from typing import Callable
 
-import jax.numpy as jnp
 import numpy as np
 
 from balancedrl import envs
-from balancedrl.training.adapters.base import EnvAdapter, mlp_network_factory, one_slot_mask
+from balancedrl.training.adapters.base import EnvAdapter, one_slot_hybrid_adapter
 
 __all__ = ["platform_adapter", "goal_adapter", "GOAL_REWARD_SCALE"]
 
 GOAL_REWARD_SCALE = 1.0 / 50.0  # MP-DQN's reward scaling for Goal-v0 (training signal only)
-
-
-def _to_env_action(d, c):
-    """One slot -> the env's dict action: ``discrete`` scalar, ``continuous [P]`` (physical units)."""
-    return {"discrete": d[0], "continuous": c[0]}
 
 
 def _scaled(values, low, high) -> np.ndarray:
@@ -90,27 +84,8 @@ def _goal_mpdqn_prior(env) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _one_slot_hybrid_adapter(name: str, env_cfg, reward_scale: float, mpdqn_prior: Callable) -> EnvAdapter:
-    """One slot, 3 discrete actions, the env's ``param_owner`` and bounds, reward ``total`` x ``reward_scale``."""
     env, params = envs.make(name, **dict(env_cfg.params))
-    num_params = len(env.param_owner)
-    return EnvAdapter(
-        name=name,
-        env=env,
-        env_params=params,
-        num_slots=1,
-        num_discrete=3,
-        num_continuous=num_params,
-        param_owner=tuple(int(i) for i in env.param_owner),
-        cont_low=np.asarray(env.param_low, np.float32),
-        cont_high=np.asarray(env.param_high, np.float32),
-        component_names=("total",),
-        slot_mask=one_slot_mask,
-        to_env_action=_to_env_action,
-        reward_components=lambda reward, info: jnp.reshape(reward * reward_scale, (1,)).astype(jnp.float32),
-        success=lambda info: jnp.asarray(info["success"], bool),
-        make_network=mlp_network_factory(3, num_params, {"mpdqn": mpdqn_prior(env)}),
-        expert=None,
-    )
+    return one_slot_hybrid_adapter(name, env, params, reward_scale, {"mpdqn": mpdqn_prior(env)})
 
 
 def platform_adapter(env_cfg) -> EnvAdapter:

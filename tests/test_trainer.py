@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -202,3 +203,14 @@ def test_seed_axis_map_matches_vmap(cfg):
 def test_seed_axis_is_validated():
     with pytest.raises(Exception, match="run.seed_axis"):
         load_config(None, ["run.seed_axis=pmap"])
+
+
+def test_plots_include_the_balancer_figure(full_run):
+    """Every run's figures include the balancer's weights, per-loss gradient norms and cosines."""
+    from balancedrl.training.plots import plot_run
+    from balancedrl.types import REWARD_COMPONENTS
+
+    paths = {Path(p).name for p in plot_run(full_run, REWARD_COMPONENTS)}
+    assert {"learning_curve.png", "balancer.png", "gradient_scaling.png", "entropy.png"} <= paths
+    rows = _rows(full_run)
+    assert any(isinstance(r.get("grad_cosine/discrete|continuous"), float) for r in rows)

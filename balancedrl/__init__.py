@@ -5,6 +5,7 @@ The loss library is re-exported here (``import balancedrl as brl; brl.gae(...)``
 ``balancedrl.envs``, networks in ``balancedrl.networks`` and the trainer in ``balancedrl.training``.
 """
 
+from balancedrl import balancers, envs, meta_weighting
 from balancedrl.advantages import awr_weights, gae, group_normalize, group_sizes
 from balancedrl.balancers.grad_scaling import (
     GradScaleConfig,
@@ -47,6 +48,9 @@ from balancedrl.weighting import ComponentWeighting, num_weighting_params, weigh
 __version__ = "0.1.0"
 
 __all__ = [
+    "balancers",
+    "envs",
+    "meta_weighting",
     "REWARD_COMPONENTS",
     "ComponentWeighting",
     "GradScaleConfig",

@@ -89,3 +89,10 @@ def test_durotaxis_variant_uses_its_own_components():
     out = jax.jit(trainer.policy_apply)(runner.params["network"], obs)
     assert out.values.shape == (1, 5)
     assert runner.reward_norm is not None and trainer.context.weighting.num_components == 5
+
+
+def test_import_balancedrl_exposes_envs_and_balancers():
+    import balancedrl
+
+    assert balancedrl.envs.make is envs.make
+    assert "famo" in balancedrl.balancers.available()

@@ -138,7 +138,9 @@ def run_training(
         lock.release()
 
 
-def _run_locked(cfg, trainer, run_dir, resume, stop_after, progress, evaluate, plots, skip_damaged) -> Path:
+def _restore_or_init(cfg, trainer, run_dir: Path, resume: bool, skip_damaged: bool):
+    """``(runner, start update, config fingerprint, metrics log)``. Everything is validated (checkpoint
+    choice, checksums, configuration, restore) before anything in ``run_dir`` is written."""
     cfg_dict = to_dict(cfg)
     fingerprint = ckpt.config_fingerprint(cfg_dict)
     existing = ckpt.list_checkpoints(run_dir)
@@ -147,7 +149,6 @@ def _run_locked(cfg, trainer, run_dir, resume, stop_after, progress, evaluate, p
             f"run directory {run_dir} already has checkpoints (latest update {existing[-1]}); pass --resume to "
             "continue it or choose another run.name / --run-dir"
         )
-    # Validate first (checkpoint choice, checksums, configuration, restore), write after.
     plan = ckpt.plan_resume(run_dir, fingerprint if resume else None, skip_damaged)
     for path, reason in plan.skipped:
         print(f"resume: skipped {path}: {reason}")
@@ -155,7 +156,6 @@ def _run_locked(cfg, trainer, run_dir, resume, stop_after, progress, evaluate, p
         raise ckpt.DamagedCheckpointError(
             f"{run_dir} has no valid checkpoint left (damaged: {', '.join(map(str, plan.damaged))})"
         )
-    S = cfg.run.num_seeds
     init = jax.jit(jax.vmap(trainer.init))
     keys = seed_keys(cfg)
     start = plan.update or 0
@@ -172,7 +172,32 @@ def _run_locked(cfg, trainer, run_dir, resume, stop_after, progress, evaluate, p
     ckpt.clean_after_resume(run_dir, plan)
     log = MetricsLog(run_dir / "metrics.jsonl")
     log.truncate_after(start)
+    return runner, start, fingerprint, log
 
+
+def _stop_if_nonfinite(m, runner, u: int, n: int, rows, log, last_ckpt: int) -> None:
+    """Write the finite rows and raise :class:`NonFiniteError` naming the first non-finite metric (or state
+    leaf) of the chunk that ran updates ``u + 1 .. u + n``; the bad state is never checkpointed."""
+    bad = first_nonfinite_metric(m, u)
+    leaf = nonfinite_state_leaf(runner) if bad is None else None
+    if bad is None and leaf is None:
+        return
+    upd = bad[0] if bad is not None else u + n
+    log.write([r for r in rows if r["update"] <= upd])
+    what = (
+        f"metric '{bad[1]}' = {bad[3]} (seed {bad[2]})"
+        if bad is not None
+        else f"state leaf {leaf} (first non-finite parameter or optimizer state)"
+    )
+    raise NonFiniteError(
+        f"non-finite values at update {upd}: {what}; stopped without checkpointing this state "
+        f"(last checkpoint: update {last_ckpt}); check the configuration, e.g. trainer.learning_rate"
+    )
+
+
+def _run_locked(cfg, trainer, run_dir, resume, stop_after, progress, evaluate, plots, skip_damaged) -> Path:
+    runner, start, fingerprint, log = _restore_or_init(cfg, trainer, run_dir, resume, skip_damaged)
+    S = cfg.run.num_seeds
     total = cfg.num_updates if stop_after is None else min(cfg.num_updates, stop_after)
     # The largest chunk <= run.chunk_updates that divides the run, so one compiled program serves it all.
     chunk = max(
@@ -201,20 +226,7 @@ def _run_locked(cfg, trainer, run_dir, resume, stop_after, progress, evaluate, p
             m = metrics_to_host(metrics)
             dt = time.time() - t0
             rows = rows_from_metrics(m, u, trainer.adapter.component_names, ext)
-            bad = first_nonfinite_metric(m, u)
-            leaf = nonfinite_state_leaf(runner) if bad is None else None
-            if bad is not None or leaf is not None:
-                upd = bad[0] if bad is not None else u + n
-                log.write([r for r in rows if r["update"] <= upd])
-                what = (
-                    f"metric '{bad[1]}' = {bad[3]} (seed {bad[2]})"
-                    if bad is not None
-                    else f"state leaf {leaf} (first non-finite parameter or optimizer state)"
-                )
-                raise NonFiniteError(
-                    f"non-finite values at update {upd}: {what}; stopped without checkpointing this state "
-                    f"(last checkpoint: update {last_ckpt}); check the configuration, e.g. trainer.learning_rate"
-                )
+            _stop_if_nonfinite(m, runner, u, n, rows, log, last_ckpt)
             log.write(rows)
             u += n
             bar.update(n)

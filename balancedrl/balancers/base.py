@@ -12,7 +12,8 @@ A balancer is an optax-shaped pair of pure functions::
 * ``losses``: ``[K]`` loss values (treated as constants).
 * ``key``: a PRNG key (for randomised methods such as PCGrad's shuffle); deterministic methods ignore it.
 * ``info["weights"]``: ``[K]`` such that ``grads = sum_k weights[k] per_loss_grads[k]`` wherever the method
-  is a weighting of the per-loss gradients (every method here is). Other entries are method diagnostics.
+  is a weighting of the current per-loss gradients (all but DB-MTL, whose weights scale its running average
+  of past gradients; see ``db_mtl.py``). Other entries are method diagnostics.
 
 Many methods (MGDA, PCGrad, UPGrad, CAGrad, IMTL-G, Aligned-MTL, Nash-MTL, ...) depend on the gradients only
 through the Gramian ``G = J J^T`` (``[K, K]``): :func:`gramian_balancer` builds a balancer from such a

@@ -70,11 +70,17 @@ def factory(name: str) -> Callable:
     return _resolve(_FACTORIES[_check(name)])
 
 
+def unknown_hyperparameters(name: str, hyper) -> tuple[list[str], list[str]]:
+    """``(unknown, allowed)``: the names in ``hyper`` that balancer ``name``'s factory does not take, and the
+    ones it does (both sorted)."""
+    allowed = set(inspect.signature(factory(name)).parameters)
+    return sorted(set(hyper) - allowed), sorted(allowed)
+
+
 def make(name: str, **hyper) -> Balancer:
     """Build the balancer ``name`` with its hyper-parameters (unknown ones are refused, naming them)."""
     build = factory(name)
-    allowed = set(inspect.signature(build).parameters)
-    unknown = sorted(set(hyper) - allowed)
+    unknown, allowed = unknown_hyperparameters(name, hyper)
     if unknown:
         raise ValueError(
             f"balancer {name!r} has no hyper-parameter(s) {unknown}; allowed: {sorted(allowed) or 'none'}"

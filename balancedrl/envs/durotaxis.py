@@ -677,14 +677,19 @@ class Durotaxis(environment.Environment):
         )
 
 
-def make_durotaxis(name: str = "Durotaxis-v0", **overrides):
-    """``(env, params)``: ``max_nodes`` (static) goes to the constructor and the params alike; with
-    ``max_nodes`` != 64 and no ``overcrowd_nodes`` given, ``overcrowd_nodes = min(48, floor(3M/4))`` (keeps
-    48/64's room for one step's spawns). The params are validated."""
-    from balancedrl.envs.registry import with_overrides
-
+def pop_capacity(overrides: dict) -> int:
+    """Remove and return ``max_nodes`` (static: it goes to the constructor) from ``overrides``; with
+    ``max_nodes`` != 64 and no ``overcrowd_nodes`` given, set ``overcrowd_nodes = min(48, floor(3M/4))`` (keeps
+    48/64's room for one step's spawns)."""
     M = overrides.pop("max_nodes", 64)
     if M != 64 and "overcrowd_nodes" not in overrides:
         overrides["overcrowd_nodes"] = min(48, (3 * M) // 4)
-    env = Durotaxis(max_nodes=M)
+    return M
+
+
+def make_durotaxis(name: str = "Durotaxis-v0", **overrides):
+    """``(env, params)`` with the capacity rule of :func:`pop_capacity`; the params are validated."""
+    from balancedrl.envs.registry import with_overrides
+
+    env = Durotaxis(max_nodes=pop_capacity(overrides))
     return env, validate_params(with_overrides(env.default_params, overrides, name))

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from balancedrl.envs.durotaxis import Durotaxis, DurotaxisParams, validate_params
+from balancedrl.envs.durotaxis import Durotaxis, DurotaxisParams, pop_capacity, validate_params
 
 __all__ = [
     "CHANNEL_ROLES",
@@ -161,8 +161,5 @@ def make_durotaxis_shaped(name: str = "Durotaxis-Sparse-v0", **overrides):
     """``(env, params)`` for a shaping variant (the name picks it); ``max_nodes`` as for Durotaxis-v0."""
     from balancedrl.envs.registry import with_overrides
 
-    M = overrides.pop("max_nodes", 64)
-    if M != 64 and "overcrowd_nodes" not in overrides:
-        overrides["overcrowd_nodes"] = min(48, (3 * M) // 4)
-    env = DurotaxisShaped(max_nodes=M, variant=name)
+    env = DurotaxisShaped(max_nodes=pop_capacity(overrides), variant=name)
     return env, validate_shaped_params(with_overrides(env.default_params, overrides, name))

@@ -238,19 +238,20 @@ class Config:
         return max(1, self.trainer.total_timesteps // self.batch_size)
 
 
-def _collect_ranges(cls: type, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _leaf_fields(cls: type, prefix: str = ""):
+    """``(dotted key, field, type)`` of every non-section field of the config dataclass ``cls``, nested
+    sections included."""
     hints = get_type_hints(cls)
     for f in fields(cls):
-        if "allowed" in f.metadata:
-            out[prefix + f.name] = f.metadata["allowed"]
         if is_dataclass(hints[f.name]):
-            out.update(_collect_ranges(hints[f.name], f"{prefix}{f.name}."))
-    return out
+            yield from _leaf_fields(hints[f.name], f"{prefix}{f.name}.")
+        else:
+            yield prefix + f.name, f, hints[f.name]
 
 
 # "section.key" -> allowed values, read from the fields' metadata (see `ranged`).
-RANGES: dict[str, Any] = _collect_ranges(Config)
+RANGES: dict[str, Any] = {k: f.metadata["allowed"] for k, f, _ in _leaf_fields(Config) if "allowed" in f.metadata}
+FLOAT_KEYS: tuple[str, ...] = tuple(k for k, _, t in _leaf_fields(Config) if t is float)
 
 
 
@@ -272,24 +273,14 @@ def _check_range(key: str, value: Any, rng: Any) -> None:
         raise ConfigError(f"config key '{key}' = {value!r} is not allowed; allowed: {_describe(rng)}")
 
 
-def _float_keys(node: Any, prefix: str = ""):
-    """``(dotted key, value)`` of every float-typed field, nested sections included."""
-    hints = _hints(type(node))
-    for f in fields(node):
-        v = getattr(node, f.name)
-        if is_dataclass(v):
-            yield from _float_keys(v, f"{prefix}{f.name}.")
-        elif hints.get(f.name) is float:
-            yield f"{prefix}{f.name}", v
-
-
 def validate(cfg: Config) -> Config:
     """Check that every float key is finite, every ranged key, and the cross-key constraints; return
     ``cfg`` unchanged."""
     from balancedrl.envs.registry import trainable_envs
 
     _check_range("env.name", cfg.env.name, trainable_envs())
-    for key, value in _float_keys(cfg):
+    for key in FLOAT_KEYS:
+        value = get_key(cfg, key)
         if not (isinstance(value, (int, float)) and math.isfinite(value)):
             raise ConfigError(f"config key '{key}' = {value!r} is not allowed; allowed: a finite number")
     for key, rng in RANGES.items():
@@ -348,16 +339,13 @@ def _validate_balancer(bc) -> None:
         raise ConfigError(f"config key 'trainer.balancer.losses' = {losses!r} names a loss twice")
     if not isinstance(bc.hyper, dict):
         raise ConfigError(f"config key 'trainer.balancer.hyper' = {bc.hyper!r} must be a mapping")
-    import inspect
+    from balancedrl.balancers.registry import unknown_hyperparameters
 
-    from balancedrl.balancers.registry import factory
-
-    allowed = set(inspect.signature(factory(bc.name)).parameters)
-    unknown = sorted(set(bc.hyper) - allowed)
+    unknown, allowed = unknown_hyperparameters(bc.name, bc.hyper)
     if unknown:
         raise ConfigError(
             f"config key 'trainer.balancer.hyper' names {unknown}, not hyper-parameters of balancer "
-            f"{bc.name!r}; allowed: {_describe(tuple(sorted(allowed))) if allowed else 'none'}"
+            f"{bc.name!r}; allowed: {_describe(tuple(allowed)) if allowed else 'none'}"
         )
 
 

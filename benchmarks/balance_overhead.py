@@ -17,7 +17,8 @@ K = 4 (+ value, entropy) balanced losses, every other technique off, per-epoch r
 process. Design aims (issue 15): every method <= 1.5x, FAMO and uncertainty weighting <= 1.1x.
 
 Usage: ``python benchmarks/balance_overhead.py [--quick] [--rounds 7] [--balancers [--tasks platform] [--k 2]]``
-Writes ``benchmarks/results/balance_overhead.json`` (``balancer_overhead.json`` with ``--balancers``).
+Writes ``benchmarks/results/balance_overhead.json`` (``balancer_overhead_<task>.json`` per task with ``--balancers``,
+so that one task's rows never overwrite another's).
 """
 
 from __future__ import annotations
@@ -113,10 +114,11 @@ def main_balancers(a, rounds: int, machine) -> dict:
         aim = 1.1 if r["method"] in ("famo", "uncertainty") else 1.5
         if r["ratio"] > aim:
             print(f"{r['task']} K={r['K']} {r['method']}: {r['ratio']:.2f}x sum (aim <= {aim}x: NOT met)")
-    payload = {"quick": a.quick, "rounds": rounds, "tasks": a.tasks, "k": a.k, "overrides": a.overrides, "rows": rows}
-    path = write_json("balancer_overhead", payload, machine)
-    print(f"wrote {path}")
-    return payload
+    for task in a.tasks:
+        payload = {"quick": a.quick, "rounds": rounds, "task": task, "k": a.k, "overrides": a.overrides,
+                   "rows": [r for r in rows if r["task"] == task]}
+        print(f"wrote {write_json(f'balancer_overhead_{task}', payload, machine)}")
+    return {"rows": rows}
 
 
 def main(argv=None) -> dict:

@@ -5,7 +5,8 @@
 Each row trains ``--seeds`` vmapped seeds with ``trainer.balancer.name=<method>`` over the discrete and the
 continuous surrogates (K = 2; ``--losses4`` balances value and entropy too), every source technique off
 (``--set`` adds overrides), per-loss gradients measured once per epoch. The null hypothesis is ``sum``
-(Kurin et al. 2022; Xin et al. 2022) with its learning rate tuned over three values (rows ``sum_lr*``).
+(Kurin et al. 2022; Xin et al. 2022) with its learning rate tuned over ``--sum-lr-factors`` (rows ``sum_lr*``);
+``--lr-factors`` runs every other method at those learning rates too (rows ``<method>_lr<f>x``).
 Reported per row over seeds, as in ``experiments/ablation.py``: IQM of the final sampled and greedy success
 and of the training-success AUC, with 95% percentile-bootstrap CIs, plus the mean gradient cosine between
 the balanced losses and their gradient-norm ratio (is there any conflict to resolve?).
@@ -41,20 +42,25 @@ OFF = [
     "trainer.balancer.norm_refresh=epoch",
     "trainer.balancer.log_gradients=true",
 ]
-LR_FACTORS = {"sum_lr0.5x": 0.5, "sum": 1.0, "sum_lr2x": 2.0}
+SUM_LR_FACTORS = (0.5, 1.0, 2.0)
 
 
-def method_rows(methods: list[str], base_lr: float) -> dict[str, list[str]]:
-    """``{row name: overrides}``: ``sum`` at three learning rates, then every other method."""
+def _lr_row(name: str, factor: float) -> str:
+    return name if factor == 1.0 else f"{name}_lr{factor:g}x"
+
+
+def method_rows(methods: list[str], base_lr: float, sum_lr_factors=SUM_LR_FACTORS,
+                lr_factors=(1.0,)) -> dict[str, list[str]]:
+    """``{row name: overrides}``: ``sum`` at each of ``sum_lr_factors`` x the config's learning rate (the
+    tuned null hypothesis), then every other method at each of ``lr_factors`` (row ``<method>_lr<f>x``)."""
     rows = {}
     for m in methods:
-        if m == "sum":
-            for name, f in LR_FACTORS.items():
-                rows[name] = ["trainer.balancer.name=sum", f"trainer.learning_rate={base_lr * f:g}"]
-        elif m == "grad_scaling":
-            rows[m] = ["trainer.balancer.name=grad_scaling", "trainer.gradient_scaling.enable_adaptive_scaling=true"]
-        else:
-            rows[m] = [f"trainer.balancer.name={m}"]
+        factors = sum_lr_factors if m == "sum" else lr_factors
+        for f in factors:
+            ov = [f"trainer.balancer.name={m}", f"trainer.learning_rate={base_lr * f:g}"]
+            if m == "grad_scaling":
+                ov.append("trainer.gradient_scaling.enable_adaptive_scaling=true")
+            rows[_lr_row(m, f)] = ov
     return rows
 
 
@@ -127,6 +133,10 @@ def main(argv=None) -> None:
     default_methods = [m for m in available() if m != "fixed"]
     ap.add_argument("--methods", nargs="*", default=default_methods, choices=default_methods)
     ap.add_argument("--losses4", action="store_true", help="balance [discrete, continuous, value, entropy]")
+    ap.add_argument("--sum-lr-factors", nargs="+", type=float, default=list(SUM_LR_FACTORS),
+                    help="sum's learning-rate grid, x the config's trainer.learning_rate")
+    ap.add_argument("--lr-factors", nargs="+", type=float, default=[1.0],
+                    help="every other method at these learning-rate factors (rows <method>_lr<f>x)")
     ap.add_argument("--eval-episodes", type=int, default=100)
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     ap.add_argument("--resume", action="store_true")
@@ -142,7 +152,7 @@ def main(argv=None) -> None:
     key = {"seeds": args.seeds, "steps": args.steps, "task": args.task, "set": extra}
     command = "python experiments/balancers.py " + " ".join(a for a in (argv or sys.argv[1:]) if a != "--resume")
     results = []
-    for name, ov in method_rows(args.methods, base_lr).items():
+    for name, ov in method_rows(args.methods, base_lr, args.sum_lr_factors, args.lr_factors).items():
         path = cache / f"{name}.json"
         cached = json.loads(path.read_text()) if path.exists() else None
         if not (args.resume and cached and cached.get("key") == key):

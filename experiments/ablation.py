@@ -12,14 +12,18 @@ faster there than vmapping them.
 
 Each variant trains ``--seeds`` vmapped seeds in one jitted program, then evaluates every seed's final policy
 over ``--eval-episodes`` episodes, sampled (the stochastic policy PPO trains) and greedy (argmax / squashed
-mean). Reported per variant, over seeds: the interquartile mean (IQM: mean of the middle 50%) of the final
-sampled success rate, of the greedy one, and of the area under the training success curve (mean training
-success over all updates, in [0, 1]; in expert-guided variants the early training episodes include expert
-steps), each with a 95% percentile-bootstrap confidence interval (2,000 resamples of the seeds), following
-Agarwal et al., "Deep RL at the edge of the statistical precipice" (NeurIPS 2021).
+mean). Reported per variant, over seeds: the interquartile mean (IQM: the 25%-trimmed mean; with 8 seeds the
+mean of the middle four) of the final sampled success rate, of the greedy one, and of the area under the
+training success curve (mean training success over all updates, in [0, 1]; in expert-guided variants the
+early training episodes include expert steps), each with a 95% stratified-bootstrap confidence interval
+(2,000 resamples of the seeds), computed by rliable (Agarwal et al., "Deep RL at the edge of the statistical
+precipice", NeurIPS 2021; :mod:`experiments.stats`), plus the performance profiles of the final sampled
+success and the probability that each variant improves on ``full``.
 
-Writes ``docs/ablation.md`` (table + the exact command), ``docs/images/ablation.png`` and
-``experiments/results/ablation.json``.
+Writes ``docs/ablation.md`` (table + the exact command), ``docs/images/ablation.png``,
+``docs/images/ablation_profiles.png`` and ``experiments/results/ablation.json``. ``--report-only`` rewrites
+the report and figures from ``experiments/results/ablation.json`` without training (the statistics are
+recomputed from the stored per-seed scores).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from experiments import stats  # noqa: E402
 from experiments.watchdog import run_with_restarts  # noqa: E402
 
 VARIANTS = {
@@ -62,20 +67,24 @@ DEFAULT_VARIANTS = [v for v in VARIANTS if v != "with_wsa"]
 CPU_EXECUTION = {"with_wsa": ["run.seed_axis=map", "run.chunk_updates=2"]}
 
 
-def iqm(x: np.ndarray) -> float:
-    """Mean of the middle 50% (sorted values, 25%-75%, fractional ends weighted)."""
-    x = np.sort(np.asarray(x, float))
-    n = len(x)
-    lo, hi = 0.25 * n, 0.75 * n
-    w = np.clip(np.minimum(np.arange(1, n + 1), hi) - np.maximum(np.arange(n), lo), 0, 1)
-    return float(np.sum(w * x) / np.sum(w))
+# per-seed score lists in a result row -> the prefix of their IQM / CI fields
+SCORES = {
+    "final_success": "final",
+    "greedy_success": "greedy",
+    "auc": "auc",
+    "greedy_return": "greedy_return",
+    "return_auc": "return_auc",
+}
 
 
-def bootstrap_ci(x: np.ndarray, stat=iqm, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    x = np.asarray(x, float)
-    vals = [stat(x[rng.integers(0, len(x), len(x))]) for _ in range(reps)]
-    return float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))
+def with_stats(r: dict) -> dict:
+    """The row with ``<key>_iqm`` and ``<key>_ci`` recomputed by rliable from its per-seed scores (IQM and
+    2,000-resample stratified-bootstrap 95% CI, :mod:`experiments.stats`)."""
+    out = dict(r)
+    for scores, key in SCORES.items():
+        if scores in r:
+            out[key + "_iqm"], out[key + "_ci"] = stats.iqm_ci(r[scores])
+    return out
 
 
 def run_variant(
@@ -121,7 +130,7 @@ def run_variant(
         ]
         final[mode] = np.array([m["success_rate"] for m in summaries])
         final_return[mode] = np.array([m["mean_return"] for m in summaries])
-    return {
+    return with_stats({
         "variant": name,
         "overrides": VARIANTS.get(name, []) + list(extra),
         "seeds": seeds,
@@ -130,31 +139,26 @@ def run_variant(
         "final_success": final["sample"].tolist(),
         "greedy_success": final["greedy"].tolist(),
         "auc": auc.tolist(),
-        "final_iqm": iqm(final["sample"]),
-        "final_ci": bootstrap_ci(final["sample"]),
-        "greedy_iqm": iqm(final["greedy"]),
-        "greedy_ci": bootstrap_ci(final["greedy"]),
-        "auc_iqm": iqm(auc),
-        "auc_ci": bootstrap_ci(auc),
         "greedy_return": final_return["greedy"].tolist(),
-        "greedy_return_iqm": iqm(final_return["greedy"]),
-        "greedy_return_ci": bootstrap_ci(final_return["greedy"]),
         "return_auc": return_auc.tolist(),
-        "return_auc_iqm": iqm(return_auc),
-        "return_auc_ci": bootstrap_ci(return_auc),
-    }
+    })
 
 
 def write_report(
     results: list[dict], command: str, out_md: Path, out_png: Path, title: str = "Ablation on Durotaxis-v0"
 ) -> None:
+    """The table, the IQM bar chart ``out_png`` and ``<out_png stem>_profiles.png``: performance profiles of
+    the final sampled success and P(variant > full), all from the rows' per-seed scores."""
     import matplotlib
 
     from benchmarks.common import machine_line
 
+    profiles_png = out_png.with_name(out_png.stem + "_profiles.png")
+    profiles_png_rel = f"images/{profiles_png.name}"
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    results = [with_stats(r) for r in results]
     lines = [
         f"# {title}",
         "",
@@ -162,9 +166,11 @@ def write_report(
         f"Report written on: {machine_line()}; date (UTC) {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}. "
         "Each variant's own machine and date are in its row (variants are cached, `--resume`).",
         "",
-        "IQM over seeds with 95% bootstrap CI (2,000 resamples). *sampled* / *greedy* = success rate of each "
-        "seed's final policy over the evaluation episodes, sampled from the policy / argmax-and-mean; *AUC* = "
-        "mean training success rate over all updates.",
+        "IQM over seeds with 95% stratified-bootstrap CI (2,000 resamples; rliable, `experiments/stats.py`). "
+        "*sampled* / *greedy* = success rate of each seed's final policy over the evaluation episodes, sampled "
+        "from the policy / argmax-and-mean; *AUC* = mean training success rate over all updates.",
+        "",
+        f"![performance profiles and probability of improvement]({profiles_png_rel})",
         "",
         "| variant | seeds | env steps | sampled success IQM [95% CI] | greedy success IQM [95% CI] "
         "| AUC IQM [95% CI] | train s (incl. compile) | run on (date UTC) |",
@@ -186,7 +192,7 @@ def write_report(
     out_md.write_text("\n".join(lines) + "\n" + tail)
     fig, axes = plt.subplots(1, 3, figsize=(15, 0.5 * len(results) + 1.5), sharey=True)
     names = [r["variant"] for r in results]
-    for ax, key, title in zip(
+    for ax, key, panel in zip(
         axes,
         ("final", "greedy", "auc"),
         ("final sampled success (IQM, 95% CI)", "final greedy success", "training success AUC"),
@@ -196,11 +202,16 @@ def write_report(
         hi = [r[f"{key}_ci"][1] - r[f"{key}_iqm"] for r in results]
         ax.barh(names, mid, xerr=[lo, hi], color="tab:blue", alpha=0.7)
         ax.set_xlim(0, 1)
-        ax.set_title(title)
+        ax.set_title(panel)
     axes[0].invert_yaxis()
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
+    scores = {r["variant"]: r["final_success"] for r in results}
+    if "full" in scores and len(scores) > 1:
+        stats.plot_profiles_and_improvement(
+            scores, "full", np.linspace(0, 1, 101), "final sampled success τ", profiles_png, title
+        )
 
 
 def main(argv=None) -> None:
@@ -226,7 +237,16 @@ def main(argv=None) -> None:
         help="run every variant in this process (default: one watched child process per variant)",
     )
     ap.add_argument("--only", choices=list(VARIANTS), help=argparse.SUPPRESS)  # a child's single variant
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite the report and figures from experiments/results/ablation.json (no training)",
+    )
     args = ap.parse_args(argv)
+    if args.report_only:
+        stored = json.loads((ROOT / "experiments/results/ablation.json").read_text())
+        write_report(stored["results"], stored["command"], Path(args.out), Path(args.png))
+        return
     cache = ROOT / "experiments/results/ablation"
     runs = cache / "runs"
     runs.mkdir(parents=True, exist_ok=True)

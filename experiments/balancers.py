@@ -6,13 +6,16 @@ Each row trains ``--seeds`` vmapped seeds with ``trainer.balancer.name=<method>`
 continuous surrogates (K = 2; ``--losses4`` balances value and entropy too), every source technique off
 (``--set`` adds overrides), per-loss gradients measured once per epoch. The null hypothesis is ``sum``
 (Kurin et al. 2022; Xin et al. 2022) with its learning rate tuned over ``--sum-lr-factors`` (rows ``sum_lr*``);
-``--lr-factors`` runs every other method at those learning rates too (rows ``<method>_lr<f>x``).
-Reported per row over seeds, as in ``experiments/ablation.py``: IQM of the final sampled and greedy success
-and of the training-success AUC, with 95% percentile-bootstrap CIs, plus the mean gradient cosine between
-the balanced losses and their gradient-norm ratio (is there any conflict to resolve?).
+``--lr-factors`` runs every other method at those learning-rate factors too (rows ``<method>_lr<f>x``).
+Reported per row over seeds, as in ``experiments/ablation.py``: IQM of the final greedy success and return
+and of the training-success and training-return AUC, with 95% stratified-bootstrap CIs (rliable,
+:mod:`experiments.stats`), plus the mean gradient cosine between the balanced losses and their gradient-norm
+ratio (is there any conflict to resolve?); and a figure: performance profiles of the greedy return and the
+probability that each row improves on ``sum``.
 
 Rows are cached in ``experiments/results/balancers_<task>/`` (resumable: ``--resume``); the report is
-``docs/balancers_<task>.md`` and ``docs/images/balancers_<task>.png``.
+``docs/balancers_<task>.md`` and ``docs/images/balancers_<task>_profiles.png``. ``--report-only`` rewrites
+both from ``experiments/results/balancers_<task>.json`` without training.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.ablation import run_variant  # noqa: E402
+from experiments import stats  # noqa: E402
+from experiments.ablation import run_variant, with_stats  # noqa: E402
 
 TASKS = {"platform": "experiments/configs/platform.yaml", "goal": "experiments/configs/goal.yaml",
          "durotaxis": "experiments/configs/default.yaml"}
@@ -92,15 +96,19 @@ def write_report(results: list[dict], command: str, out_md: Path, args) -> None:
     """The table (IQM [95% CI] over seeds of greedy success, greedy return, training success AUC and
     training return AUC; gradient cosine and norm ratio); a hand-written "## Verdict" below it survives."""
     k = 4 if args.losses4 else 2
+    results = [with_stats(r) for r in results]
+    png = out_md.parent / "images" / (out_md.stem + "_profiles.png")
     lines = [
         f"# Balancers on {args.task} (K = {k} balanced losses)",
         "",
         f"Command: `{command}`  ",
         f"{args.seeds} seeds per row, {args.steps:,} env steps per seed, {args.eval_episodes} greedy evaluation "
         "episodes per seed; every source technique off; per-loss gradients once per epoch. IQM over seeds with "
-        "95% percentile-bootstrap CIs (2,000 resamples). *cos* = mean cosine between the discrete and continuous "
+        "95% stratified-bootstrap CIs (2,000 resamples; rliable, `experiments/stats.py`). *cos* = mean cosine between the discrete and continuous "
         "surrogates' gradients (share of measurements < 0 in brackets); *log10 ratio* = mean log10 of "
         "continuous / discrete gradient norm.",
+        "",
+        f"![performance profiles and probability of improvement](images/{png.name})",
         "",
         "| row | greedy success | greedy return | training success AUC | training return AUC | cos (share < 0) "
         "| log10 ratio | train s | machine (date) |",
@@ -119,6 +127,12 @@ def write_report(results: list[dict], command: str, out_md: Path, args) -> None:
     if out_md.exists() and "\n## Verdict" in out_md.read_text():
         tail = "\n## Verdict" + out_md.read_text().split("\n## Verdict", 1)[1]
     out_md.write_text("\n".join(lines) + "\n" + tail)
+    scores = {r["variant"]: r["greedy_return"] for r in results}
+    if "sum" in scores and len(scores) > 1:
+        png.parent.mkdir(parents=True, exist_ok=True)
+        stats.plot_profiles_and_improvement(
+            scores, "sum", np.linspace(0, 1, 101), "final greedy return τ", png, f"Balancers on {args.task}"
+        )
 
 
 def main(argv=None) -> None:
@@ -140,6 +154,11 @@ def main(argv=None) -> None:
     ap.add_argument("--eval-episodes", type=int, default=100)
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite the report and figure from experiments/results/balancers_<task>.json (no training)",
+    )
     args = ap.parse_args(argv)
     base = TASKS[args.task]
     extra = OFF + list(args.set)
@@ -147,6 +166,10 @@ def main(argv=None) -> None:
         extra.append("trainer.balancer.losses=[discrete, continuous, value, entropy]")
     base_lr = load_config(ROOT / base).trainer.learning_rate
     suffix = args.task + ("_k4" if args.losses4 else "")
+    if args.report_only:
+        stored = json.loads((ROOT / f"experiments/results/balancers_{suffix}.json").read_text())
+        write_report(stored["results"], stored["command"], ROOT / f"docs/balancers_{suffix}.md", args)
+        return
     cache = ROOT / f"experiments/results/balancers_{suffix}"
     cache.mkdir(parents=True, exist_ok=True)
     key = {"seeds": args.seeds, "steps": args.steps, "task": args.task, "set": extra}

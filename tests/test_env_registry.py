@@ -1,5 +1,5 @@
-"""The one environment registry: names, lazy factories, refusals, and a gymnax task trained through it
-with no code of its own (Acrobot-v1, MountainCarContinuous-v0: one ``register`` line each)."""
+"""The one environment registry: names, lazy factories, refusals, and gymnax tasks trained through it with
+no code of their own (Acrobot-v1, MountainCarContinuous-v0, Breakout-MinAtar: the generic adapter)."""
 
 from __future__ import annotations
 
@@ -61,17 +61,39 @@ def test_generic_gymnax_adapter_reads_the_action_space(name, discrete, continuou
         np.testing.assert_allclose(ad.cont_high, np.broadcast_to(space.high, (continuous,)))
 
 
-def test_acrobot_trains_through_the_registry():
+def _tiny_chunk(config, name):
     cfg = load_config(
-        "experiments/configs/cartpole.yaml",
-        ["env.name=Acrobot-v1", "env.num_envs=4", "actor_critic.hidden_dim=8", "trainer.num_steps=8",
-         "trainer.total_timesteps=64"],
+        config,
+        [f"env.name={name}", "env.num_envs=4", "actor_critic.hidden_dim=8", "trainer.num_steps=8",
+         "trainer.update_epochs=1", "trainer.num_minibatches=1", "trainer.total_timesteps=64"],
     )
     trainer = make_train(cfg)
     runner = jax.jit(trainer.init)(jax.random.PRNGKey(0))
     _, m = make_run_chunk(trainer, 2)(runner)
-    m = jax.device_get(m)
+    return trainer, runner, jax.device_get(m)
+
+
+def test_acrobot_trains_through_the_registry():
+    _, _, m = _tiny_chunk("experiments/configs/acrobot.yaml", "Acrobot-v1")
     assert np.all(np.isfinite(m["total_loss"])) and np.all(m["reward_components_mean"] == -1.0)
+
+
+def test_mountain_car_continuous_trains_through_the_registry():
+    """Reward -0.1 a^2 per step (no goal reached in 16 steps): minus 0.1 x the mean squared action, in
+    [-0.1, 0] since the action is squashed into [-1, 1]."""
+    trainer, _, m = _tiny_chunk("experiments/configs/mountain_car_continuous.yaml", "MountainCarContinuous-v0")
+    assert (trainer.adapter.num_discrete, trainer.adapter.num_continuous) == (1, 1)
+    assert np.all(np.isfinite(m["total_loss"])) and np.all(np.isfinite(m["continuous_loss"]))
+    r = m["reward_components_mean"]
+    assert np.all((r <= 0.0) & (r >= -0.1)) and np.all(r < 0.0)
+
+
+def test_minatar_trains_through_the_registry():
+    """Breakout-MinAtar's 10 x 10 x 4 boolean image reaches the MLP flattened to 400 floats."""
+    trainer, runner, m = _tiny_chunk("experiments/configs/acrobot.yaml", "Breakout-MinAtar")
+    assert trainer.adapter.num_discrete == 3
+    assert runner.obs.shape == (4, 400) and runner.obs.dtype == np.float32
+    assert np.all(np.isfinite(m["total_loss"])) and np.all(np.isfinite(m["value_loss"]))
 
 
 def test_durotaxis_variant_uses_its_own_components():
@@ -96,3 +118,14 @@ def test_import_balancedrl_exposes_envs_and_balancers():
 
     assert balancedrl.envs.make is envs.make
     assert "famo" in balancedrl.balancers.available()
+
+
+def test_import_balancedrl_alone_exposes_envs():
+    """As the README writes it, in a fresh interpreter (no test has imported ``balancedrl.envs`` first)."""
+    import subprocess
+    import sys
+
+    code = "import balancedrl; print(balancedrl.envs.make('CartPole-v1')[1].max_steps_in_episode)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "500"

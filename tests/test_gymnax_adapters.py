@@ -181,3 +181,103 @@ def test_pendulum_tiny_vmapped_run_with_techniques_on():
     assert np.all(m["continuous_entropy"] > 0)
     # different seeds give different runs
     assert not np.allclose(m["value_loss"][0], m["value_loss"][1])
+
+
+# ------------------------------------------------------------------ every gymnax environment
+
+
+def test_registered_gymnax_envs_are_gymnax_list():
+    """Registered and skipped (with a reason) together are exactly gymnax's environments, disjointly."""
+    from gymnax.registration import registered_envs
+
+    from balancedrl import envs
+    from balancedrl.envs.gymnax_envs import GYMNAX_ENVS, GYMNAX_SKIPPED
+
+    assert set(GYMNAX_ENVS) | set(GYMNAX_SKIPPED) == set(registered_envs)
+    assert not set(GYMNAX_ENVS) & set(GYMNAX_SKIPPED)
+    assert all(reason for reason in GYMNAX_SKIPPED.values())
+    assert set(GYMNAX_ENVS) <= set(envs.trainable_envs())
+    assert not set(GYMNAX_SKIPPED) & set(envs.registered_envs())
+
+
+def _gymnax_names():
+    from balancedrl.envs.gymnax_envs import GYMNAX_ENVS
+
+    return GYMNAX_ENVS
+
+
+@pytest.mark.parametrize("name", _gymnax_names())
+def test_every_gymnax_env_gives_the_trainer_float_vectors(name):
+    """Shape-only trace (no compile) of reset, one step with the adapter's action and the network: the
+    observation, the pre-reset observation and the network input are float32 vectors of one size."""
+    from balancedrl.networks.mlp import MLPActorCritic
+
+    ad = make_adapter(load_config(CONFIGS / "acrobot.yaml", [f"env.name={name}"]).env)
+    key = jax.random.PRNGKey(0)
+    obs, state = jax.eval_shape(ad.env.reset, key, ad.env_params)
+    assert len(obs.shape) == 1 and obs.dtype == jnp.float32, (obs.shape, obs.dtype)
+    d = jax.ShapeDtypeStruct((1,), jnp.int32)
+    c = jax.ShapeDtypeStruct((1, ad.num_continuous), jnp.float32)
+    step = lambda k, s, d, c: ad.env.step(k, s, ad.to_env_action(d, c), ad.env_params)
+    obs2, _, reward, term, trunc, info = jax.eval_shape(step, key, state, d, c)
+    assert obs2.shape == obs.shape == info["final_observation"].shape and obs2.dtype == jnp.float32
+    assert reward.shape == () and term.shape == () and trunc.shape == ()
+    assert ad.reward_components(jnp.zeros(()), {}).shape == (1,)
+    net = MLPActorCritic(num_discrete=ad.num_discrete, num_continuous=ad.num_continuous, hidden_dim=8)
+    out = jax.eval_shape(lambda o: net.apply(net.init(key, o), o), jnp.zeros(obs.shape))
+    assert out.discrete_logits.shape == (1, ad.num_discrete)
+    assert out.cont_mean.shape == (1, ad.num_continuous)
+
+
+def test_flat_observation_is_a_reshape_of_the_image():
+    """MinAtar: the wrapped env's observations (and final_observation) are the raw ones, flattened row-major
+    and cast; reset and step with the same keys give the same states."""
+    from balancedrl import envs
+    from balancedrl.envs.gymnax_envs import FlatObservation
+
+    raw, params = envs.make("Breakout-MinAtar")
+    flat = FlatObservation(raw)
+    assert flat.observation_space(params).shape == (400,)
+    assert flat.num_actions == raw.num_actions  # everything else is the wrapped env's
+
+    def both(key):
+        k1, k2 = jax.random.split(key)
+        o_raw, s_raw = raw.reset(k1, params)
+        o_flat, s_flat = flat.reset(k1, params)
+        step_raw = raw.step(k2, s_raw, 1, params)
+        step_flat = flat.step(k2, s_flat, 1, params)
+        return o_raw, o_flat, step_raw, step_flat
+
+    o_raw, o_flat, step_raw, step_flat = jax.jit(both)(jax.random.PRNGKey(3))
+    assert o_raw.shape == (10, 10, 4) and o_flat.shape == (400,) and o_flat.dtype == jnp.float32
+    np.testing.assert_array_equal(o_flat, np.asarray(o_raw, np.float32).reshape(-1))
+    np.testing.assert_array_equal(step_flat[0], np.asarray(step_raw[0], np.float32).reshape(-1))
+    np.testing.assert_array_equal(
+        step_flat[5]["final_observation"], np.asarray(step_raw[5]["final_observation"], np.float32).reshape(-1)
+    )
+    assert float(step_flat[2]) == float(step_raw[2])
+    for a, b in zip(jax.tree_util.tree_leaves(step_raw[1]), jax.tree_util.tree_leaves(step_flat[1])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_action_layout_discrete_box_and_hybrid_tuple():
+    """The hybrid case on a stand-in space (no gymnax 1.0 env has one): Tuple((Discrete(3), Box(2))) gives
+    three discrete actions sharing two bounded parameters, and the env action is the tuple."""
+    from gymnax.environments import spaces
+
+    from balancedrl.training.adapters.gymnax import action_layout
+
+    A, P, low, high, to_env = action_layout("t", spaces.Discrete(4))
+    assert (A, P, low.shape) == (4, 0, (0,)) and int(to_env(jnp.array([2]), jnp.zeros((1, 0)))) == 2
+    A, P, low, high, to_env = action_layout("t", spaces.Box(-1.0, 2.0, (2, 2)))
+    assert (A, P) == (1, 4)
+    np.testing.assert_allclose(low, -1.0) and np.testing.assert_allclose(high, 2.0)
+    assert to_env(jnp.array([0]), jnp.arange(4.0)[None]).shape == (2, 2)
+    box = spaces.Box(jnp.array([-1.0, 0.0]), jnp.array([1.0, 5.0]), (2,))
+    A, P, low, high, to_env = action_layout("t", spaces.Tuple([spaces.Discrete(3), box]))
+    assert (A, P) == (3, 2)
+    np.testing.assert_allclose(low, [-1.0, 0.0]) and np.testing.assert_allclose(high, [1.0, 5.0])
+    d, c = to_env(jnp.array([2]), jnp.array([[0.5, 4.0]]))
+    assert int(d) == 2 and np.allclose(c, [0.5, 4.0])
+    with pytest.raises(ValueError, match=r"env.name = 'x' has action space .*allowed: Discrete, Box, Tuple"):
+        action_layout("x", spaces.Tuple([box, spaces.Discrete(3)]))

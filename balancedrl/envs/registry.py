@@ -80,6 +80,14 @@ def with_overrides(params, overrides: dict | None, name: str):
     return params
 
 
+def _gymnax_envs() -> tuple[str, ...]:
+    """gymnax's environments that the generic adapter trains (the list and the skipped ones with their
+    reasons live in :mod:`balancedrl.envs.gymnax_envs`, which imports gymnax only when one is made)."""
+    from balancedrl.envs.gymnax_envs import GYMNAX_ENVS
+
+    return GYMNAX_ENVS
+
+
 _A = "balancedrl.training.adapters"
 register("Durotaxis-v0", "balancedrl.envs.durotaxis:make_durotaxis", f"{_A}.durotaxis:durotaxis_adapter")
 for _name in ("Durotaxis-Sparse-v0", "Durotaxis-Misscaled-v0"):
@@ -90,5 +98,5 @@ register("HardGoal-v0", "balancedrl.envs.hard_goal:make_hard_goal", f"{_A}.hyar:
 register("CatchPoint-v0", "balancedrl.envs.catch_point:make_catch_point", f"{_A}.hyar:catch_point_adapter")
 for _n in (4, 6, 8, 10):
     register(f"HardMove-n{_n}-v0", "balancedrl.envs.hard_move:make_hard_move", f"{_A}.hyar:hard_move_adapter")
-for _name in ("CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCarContinuous-v0"):
+for _name in _gymnax_envs():
     register(_name, "balancedrl.envs.gymnax_envs:make_gymnax_env", f"{_A}.gymnax:gymnax_adapter")

@@ -215,6 +215,10 @@ class RunConfig:
     checkpoint_every: int = ranged(50, _POS_INT)  # updates
     eval_episodes: int = ranged(256, _POS_INT)
     render_gif: bool = True
+    # Where metrics go (training/logging.py). jsonl (metrics.jsonl) is the run's record that resume, plots
+    # and eval read, so it is always in the list; tensorboard and wandb are the optional extras of the same name.
+    loggers: list = field(default_factory=lambda: ["jsonl"])
+    wandb_project: str = "balancedrl"
 
 
 @dataclass
@@ -303,6 +307,7 @@ def validate(cfg: Config) -> Config:
             f"max_scaling_factor = {gs.max_scaling_factor}"
         )
     _validate_balancer(t.balancer)
+    _validate_loggers(cfg.run.loggers)
     ptms = cfg.actor_critic.wsa_config.ptms
     if cfg.actor_critic.use_wsa and not ptms:
         raise ConfigError(
@@ -319,6 +324,23 @@ def validate(cfg: Config) -> Config:
             f"config key 'env.params' = {cfg.env.params!r} must be a mapping of env param overrides"
         )
     return cfg
+
+
+def _validate_loggers(loggers) -> None:
+    from balancedrl.training.logging import LOGGERS
+
+    if not isinstance(loggers, list) or any(not isinstance(n, str) or n not in LOGGERS for n in loggers):
+        raise ConfigError(
+            f"config key 'run.loggers' = {loggers!r} is not allowed; allowed: a list of names from "
+            f"{', '.join(LOGGERS)}"
+        )
+    if len(set(loggers)) != len(loggers):
+        raise ConfigError(f"config key 'run.loggers' = {loggers!r} names a logger twice")
+    if "jsonl" not in loggers:
+        raise ConfigError(
+            f"config key 'run.loggers' = {loggers!r} must include 'jsonl' (metrics.jsonl is the run's record: "
+            "resume, plots and eval read it); e.g. [jsonl, tensorboard]"
+        )
 
 
 def _validate_balancer(bc) -> None:

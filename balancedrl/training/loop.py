@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from balancedrl.training import checkpoint as ckpt
 from balancedrl.training.config import Config, ConfigError, to_dict
 from balancedrl.training.evaluate import make_evaluate, summarize
-from balancedrl.training.logging import MetricsLog, always_measured, rows_from_metrics
+from balancedrl.training.logging import always_measured, check_loggers, open_loggers, rows_from_metrics
 from balancedrl.training.runlock import RunLock
 from balancedrl.training.trainer import Trainer, make_run_chunk, make_train, metrics_to_host
 
@@ -129,6 +129,7 @@ def run_training(
     """
     run_dir = Path(run_dir or Path(cfg.run.out_dir) / cfg.run.name).absolute()
     trainer = build_trainer(cfg)  # validates env.params before the run directory is touched
+    check_loggers(cfg.run.loggers)  # a missing optional logger package, too
     lock = RunLock(run_dir).acquire()
     try:
         if lock.took_over is not None:
@@ -139,7 +140,7 @@ def run_training(
 
 
 def _restore_or_init(cfg, trainer, run_dir: Path, resume: bool, skip_damaged: bool):
-    """``(runner, start update, config fingerprint, metrics log)``. Everything is validated (checkpoint
+    """``(runner, start update, config fingerprint, loggers)``. Everything is validated (checkpoint
     choice, checksums, configuration, restore) before anything in ``run_dir`` is written."""
     cfg_dict = to_dict(cfg)
     fingerprint = ckpt.config_fingerprint(cfg_dict)
@@ -170,7 +171,7 @@ def _restore_or_init(cfg, trainer, run_dir: Path, resume: bool, skip_damaged: bo
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.write_atomic(run_dir / "config.yaml", yaml.safe_dump(cfg_dict, sort_keys=False))
     ckpt.clean_after_resume(run_dir, plan)
-    log = MetricsLog(run_dir / "metrics.jsonl")
+    log = open_loggers(cfg.run.loggers, run_dir, cfg_dict, cfg.batch_size)
     log.truncate_after(start)
     return runner, start, fingerprint, log
 
@@ -242,6 +243,7 @@ def _run_locked(cfg, trainer, run_dir, resume, stop_after, progress, evaluate, p
                 last_ckpt = u
     finally:
         bar.close()
+        log.close()
     wall = time.time() - t_start
     ckpt.write_atomic(
         run_dir / "timing.json",

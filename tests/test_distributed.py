@@ -21,7 +21,7 @@ import pytest
 
 from balancedrl.cli import main
 from balancedrl.training.checkpoint import ARRAYS, checkpoint_dir, list_checkpoints
-from balancedrl.training.distributed import _pack, _unpack, check_launch
+from balancedrl.training.distributed import BOOTSTRAP, _pack, _unpack, check_launch
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = 4
@@ -64,20 +64,32 @@ def _sweep(*extra: str) -> list[str]:
             "--set", *TINY]  # fmt: skip
 
 
-def _two_processes(hosts: list[Path], cache: str, *extra: str) -> list[subprocess.CompletedProcess]:
-    """``sweep --run-dir run`` as processes 0 and 1 of 2, process i in ``hosts[i]``."""
+def _two_processes(
+    hosts: list[Path], cache: str, *extra: str, direct: bool = False
+) -> list[subprocess.CompletedProcess]:
+    """``sweep --run-dir run`` as processes 0 and 1 of 2, process i in ``hosts[i]``. ``direct`` starts the
+    program the command re-executes itself into (``distributed.BOOTSTRAP``) without the command's first
+    import of balancedrl (a few CPU seconds per process)."""
     port = _free_port()
+    cmds = []
+    for i in range(2):
+        flags = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)]
+        cmd = _sweep("--run-dir", "run", *flags, *extra)
+        if direct:
+            spec = json.dumps({"coordinator": f"127.0.0.1:{port}", "num_processes": 2, "process_id": i,
+                               "timeout_s": 300})  # fmt: skip
+            cmd = [sys.executable, "-c", BOOTSTRAP, spec, *cmd[3:]]
+        cmds.append(cmd)
     procs = [
         subprocess.Popen(
-            _sweep("--run-dir", "run", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
-                   "--process-id", str(i), *extra),  # fmt: skip
+            cmd,
             cwd=host,
             env=_env(cache),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for i, host in enumerate(hosts)
+        for cmd, host in zip(cmds, hosts)
     ]
     outs = []
     for p in procs:
@@ -191,12 +203,12 @@ def test_two_processes_equal_one_process_also_across_a_resume(tmp_path, cache):
     assert list_checkpoints(run) == [2]
     assert "trained seeds 2 .. 3" in first[1].stdout
 
-    refused = _two_processes(hosts, cache)
+    refused = _two_processes(hosts, cache, direct=True)
     assert refused[0].returncode == 6 and "--resume" in refused[0].stderr, refused[0].stderr[-3000:]
     assert refused[1].returncode == 7, refused[1].stderr[-3000:]
     assert "process 0 stopped: RunError:" in refused[1].stderr and "--resume" in refused[1].stderr
 
-    second = _two_processes(hosts, cache, "--resume")
+    second = _two_processes(hosts, cache, "--resume", direct=True)
     for i, r in enumerate(second):
         assert r.returncode == 0, f"process {i}: {r.stderr[-3000:]}"
     assert "resume: from" in second[0].stdout

@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     common(sub.add_parser("train", help="train one run (run.num_seeds vmapped seeds)"))
-    sw = sub.add_parser("sweep", help="train N vmapped seeds (sharded over devices when there are several)")
+    sw = sub.add_parser(
+        "sweep", help="train N vmapped seeds (sharded over devices; over processes with --coordinator)"
+    )
     common(sw)
     sw.add_argument("--seeds", type=int, required=True, help="number of seeds")
     sw.add_argument(

@@ -124,7 +124,10 @@ def _assert_same_sweep(ref: Path, run: Path):
             _assert_close(a[k], b[k], f"metrics.jsonl update {a['update']} seed {a['seed']} {k}")
     assert list_checkpoints(run)[-1] == UPDATES
     last = f"update_{UPDATES:07d}"
-    with np.load(checkpoint_dir(ref) / last / ARRAYS) as za, np.load(checkpoint_dir(run) / last / ARRAYS) as zb:
+    with (
+        np.load(checkpoint_dir(ref) / last / ARRAYS) as za,
+        np.load(checkpoint_dir(run) / last / ARRAYS) as zb,
+    ):
         assert za.files == zb.files
         for k in za.files:
             assert za[k].dtype == zb[k].dtype and za[k].shape == zb[k].shape, k
@@ -165,7 +168,10 @@ def test_pack_unpack_round_trip_of_mixed_leaves():
         (["--num-processes", "2", "--process-id", "0"], "missing: --coordinator"),
         (["--coordinator", "127.0.0.1:1234"], "missing: --num-processes, --process-id"),
         (["--coordinator", "localhost", "--num-processes", "2", "--process-id", "0"], "must be HOST:PORT"),
-        (["--coordinator", "h:1", "--num-processes", "0", "--process-id", "0"], "--num-processes 0: must be >= 1"),
+        (
+            ["--coordinator", "h:1", "--num-processes", "0", "--process-id", "0"],
+            "--num-processes 0: must be >= 1",
+        ),
         (["--coordinator", "h:1", "--num-processes", "2", "--process-id", "2"], "allowed: 0 .. 1"),
         (["--coordinator", "h:1", "--num-processes", "3", "--process-id", "0"], "use e.g. --seeds 6"),
     ],
@@ -192,7 +198,11 @@ def test_two_processes_equal_one_process_also_across_a_resume(tmp_path, cache):
         h.mkdir()
     ref = tmp_path / "ref"
     single = subprocess.Popen(
-        _sweep("--run-dir", str(ref)), env=_env(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        _sweep("--run-dir", str(ref)),
+        env=_env(cache),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     first = _two_processes(hosts, cache, "--stop-after", "2")
     out, err = single.communicate(timeout=900)

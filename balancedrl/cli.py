@@ -37,9 +37,20 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     common(sub.add_parser("train", help="train one run (run.num_seeds vmapped seeds)"))
-    sw = sub.add_parser("sweep", help="train N vmapped seeds (sharded over devices when there are several)")
+    sw = sub.add_parser(
+        "sweep", help="train N vmapped seeds (sharded over devices; over processes with --coordinator)"
+    )
     common(sw)
     sw.add_argument("--seeds", type=int, required=True, help="number of seeds")
+    sw.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="multi-process sweep (jax.distributed): process 0's address and a free port, the same on every process",
+    )
+    sw.add_argument("--num-processes", type=int, metavar="N", help="multi-process sweep: number of processes")
+    sw.add_argument(
+        "--process-id", type=int, metavar="I", help="multi-process sweep: this process's index, 0 .. N-1"
+    )
     ev = sub.add_parser("eval", help="evaluate a finished or checkpointed run")
     ev.add_argument("--run", required=True, help="run directory")
     ev.add_argument(
@@ -52,6 +63,7 @@ def _errors():
     """Exceptions that mean bad input or a run directory in a refused state: one line, no traceback."""
     from balancedrl.training.checkpoint import CheckpointError
     from balancedrl.training.config import ConfigError
+    from balancedrl.training.distributed import PeerError
     from balancedrl.training.loop import NonFiniteError, RunError
     from balancedrl.training.runlock import RunLockError
 
@@ -61,12 +73,15 @@ def _errors():
         (CheckpointError, "checkpoint error", 4),
         (RunLockError, "run directory locked", 5),
         (RunError, "run error", 6),
+        (PeerError, "stopped", 7),
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done, 2 config, 3 non-finite numbers, 4 checkpoint, 5 run directory locked, 6 run
-    directory state. ``BALANCEDRL_TRACEBACK=1`` re-raises with the full traceback."""
+    directory state, 7 (multi-process sweep) process 0 stopped before training. ``BALANCEDRL_TRACEBACK=1``
+    re-raises with the full traceback."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     if args.command == "eval" and args.episodes is not None and args.episodes < 1:
         print(f"error: --episodes {args.episodes}: must be >= 1 (omit it for run.eval_episodes)", file=sys.stderr)
@@ -75,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --stop-after {args.stop_after}: must be >= 1", file=sys.stderr)
         return 2
     try:
-        return _main(args)
+        return _main(args, argv)
     except Exception as e:
         for cls, label, code in _errors():
             if isinstance(e, cls):
@@ -86,8 +101,27 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
-def _main(args) -> int:
+def _launch(args, argv: list[str]) -> None:
+    """A multi-process sweep: check the flags; if ``jax.distributed`` is not running yet, re-execute this
+    process so that it starts first (:func:`balancedrl.training.distributed.exec_launched`)."""
+    import jax
+
+    from balancedrl.training import distributed
+
+    launch = distributed.check_launch(args.coordinator, args.num_processes, args.process_id, args.seeds)
+    if launch is None:
+        return
+    if jax.distributed.is_initialized():
+        distributed.check_initialized(launch)
+    else:
+        distributed.exec_launched(launch, argv)
+
+
+def _main(args, argv: list[str]) -> int:
     from balancedrl.training.config import load_config
+
+    if args.command == "sweep":
+        _launch(args, argv)
 
     if args.command in ("train", "sweep"):
         overrides = list(args.set)
@@ -106,7 +140,15 @@ def _main(args) -> int:
             evaluate=not args.no_eval,
             plots=not args.no_eval,
         )
-        print(f"run directory: {run_dir}")
+        import jax
+
+        if jax.process_index() == 0:
+            print(f"run directory: {run_dir}")
+        else:
+            from balancedrl.training.distributed import seed_block
+
+            b = seed_block(cfg.run.num_seeds)
+            print(f"process {jax.process_index()}: trained seeds {b.start} .. {b.stop - 1}; process 0 wrote the run")
     else:
         from balancedrl.training.loop import evaluate_checkpoint
 

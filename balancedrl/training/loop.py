@@ -4,7 +4,9 @@ resume, a lock on the run directory, a stop on non-finite numbers, final evaluat
 
 Seeds are always a leading axis (``run.num_seeds`` >= 1), vmapped (``run.seed_axis: vmap``) or run one after
 another in the same program (``map``). With more than one device, a vmapped seed axis and a seed count
-divisible by the device count, the seed axis is sharded over the devices (``jax.sharding``).
+divisible by the device count, the seed axis is sharded over the devices (``jax.sharding``). Under
+``jax.distributed`` (``balancedrl sweep --num-processes N``) each process trains its block of the seeds and
+process 0 alone writes the run directory (:mod:`balancedrl.training.distributed`, docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from balancedrl.training import checkpoint as ckpt
+from balancedrl.training import distributed
 from balancedrl.training.config import Config, ConfigError, to_dict
 from balancedrl.training.evaluate import make_evaluate, summarize
 from balancedrl.training.logging import always_measured, check_loggers, open_loggers, rows_from_metrics
@@ -36,13 +39,22 @@ class NonFiniteError(RunError):
     """A loss, metric, parameter or optimizer state became NaN or infinite."""
 
 
-def seed_keys(cfg: Config) -> jax.Array:
+def seed_keys(cfg: Config, seeds: slice | None = None) -> jax.Array:
+    """The keys of the sweep's seeds ``seeds`` (default: all): seed ``i`` starts from
+    ``split(PRNGKey(run.seed), run.num_seeds)[i]``, whichever process trains it. Sharded over this process's
+    devices when there are several, the seed axis is vmapped and they divide the seed count."""
     keys = jax.random.split(jax.random.PRNGKey(cfg.run.seed), cfg.run.num_seeds)
-    ndev = jax.device_count()
-    if ndev > 1 and cfg.run.seed_axis == "vmap" and cfg.run.num_seeds % ndev == 0:
-        mesh = Mesh(np.array(jax.devices()), ("seeds",))
-        keys = jax.device_put(keys, NamedSharding(mesh, PartitionSpec("seeds")))
-    return keys
+    if seeds is not None:
+        keys = keys[seeds]
+    sharding = _seed_sharding(keys.shape[0], cfg.run.seed_axis)
+    return keys if sharding is None else jax.device_put(keys, sharding)
+
+
+def _seed_sharding(num_seeds: int, seed_axis: str) -> NamedSharding | None:
+    devices = jax.local_devices()
+    if len(devices) > 1 and seed_axis == "vmap" and num_seeds % len(devices) == 0:
+        return NamedSharding(Mesh(np.array(devices), ("seeds",)), PartitionSpec("seeds"))
+    return None
 
 
 def extractor_names(trainer: Trainer) -> tuple[str, ...]:
@@ -77,7 +89,7 @@ def _finite_leaves(tree):
 def nonfinite_state_leaf(runner) -> str | None:
     """Path of the first non-finite parameter or optimizer-state leaf of ``runner`` (None: all finite)."""
     tree = {"params": runner.params, "opt_state": runner.opt_state} if hasattr(runner, "opt_state") else runner
-    flags = np.asarray(_finite_leaves(tree))
+    flags = distributed.all_processes(np.asarray(_finite_leaves(tree)))  # every process decides alike
     if flags.all():
         return None
     paths = [
@@ -130,18 +142,61 @@ def run_training(
     run_dir = Path(run_dir or Path(cfg.run.out_dir) / cfg.run.name).absolute()
     trainer = build_trainer(cfg)  # validates env.params before the run directory is touched
     check_loggers(cfg.run.loggers)  # a missing optional logger package, too
-    lock = RunLock(run_dir).acquire()
-    try:
+    seeds = distributed.seed_block(cfg.run.num_seeds)  # this process's seeds (all of them with one process)
+    locks = []
+
+    def prepare():  # on process 0 only: the lock, the resume decision, the run directory
+        lock = RunLock(run_dir).acquire()
+        locks.append(lock)
         if lock.took_over is not None:
             print(f"taking over the lock of {run_dir}: its holder, process {lock.took_over}, is gone")
-        return _run_locked(cfg, trainer, run_dir, resume, stop_after, progress, evaluate, plots, skip_damaged)
+        return _restore_or_init(cfg, trainer, run_dir, resume, skip_damaged, seeds)
+
+    try:
+        prepared = _share_start(cfg, trainer, distributed.leader_outcome(prepare), seeds)
+        return _run_locked(cfg, trainer, run_dir, prepared, seeds, stop_after, progress, evaluate, plots)
     finally:
-        lock.release()
+        for lock in locks:
+            lock.release()
 
 
-def _restore_or_init(cfg, trainer, run_dir: Path, resume: bool, skip_damaged: bool):
-    """``(runner, start update, config fingerprint, loggers)``. Everything is validated (checkpoint
-    choice, checksums, configuration, restore) before anything in ``run_dir`` is written."""
+class _NoLog:
+    """The metrics log of a process other than 0: it writes nothing."""
+
+    def write(self, rows) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _share_start(cfg, trainer, prepared, seeds: slice):
+    """Every process's ``(runner of its seeds, start update, fingerprint, log)`` from process 0's
+    ``prepared``: the start update is broadcast; on a resume, so is the restored state of all seeds, and each
+    process keeps its block; from scratch, each process initialises its own seeds."""
+    if jax.process_count() == 1:
+        return prepared
+    leader = distributed.is_leader()
+    runner, start = prepared[:2] if leader else (None, 0)
+    start = int(distributed.broadcast_from_leader(np.asarray(start, np.int64)))
+    init = jax.jit(jax.vmap(trainer.init))
+    if start:
+        like = jax.eval_shape(init, seed_keys(cfg))
+        full = runner if leader else jax.tree_util.tree_map(lambda x: np.zeros(x.shape, x.dtype), like)
+        block = jax.tree_util.tree_map(lambda x: np.asarray(x)[seeds], distributed.broadcast_from_leader(full))
+        sharding = _seed_sharding(seeds.stop - seeds.start, cfg.run.seed_axis)
+        runner = jax.device_put(block, sharding) if sharding is not None else block
+    elif not leader:
+        runner = init(seed_keys(cfg, seeds))
+    if leader:
+        return runner, start, prepared[2], prepared[3]
+    return runner, start, ckpt.config_fingerprint(to_dict(cfg)), _NoLog()
+
+
+def _restore_or_init(cfg, trainer, run_dir: Path, resume: bool, skip_damaged: bool, seeds: slice):
+    """``(runner, start update, config fingerprint, loggers)``: a restore holds every seed, an
+    initialisation the seeds ``seeds``. Everything is validated (checkpoint choice, checksums,
+    configuration, restore) before anything in ``run_dir`` is written."""
     cfg_dict = to_dict(cfg)
     fingerprint = ckpt.config_fingerprint(cfg_dict)
     existing = ckpt.list_checkpoints(run_dir)
@@ -158,15 +213,14 @@ def _restore_or_init(cfg, trainer, run_dir: Path, resume: bool, skip_damaged: bo
             f"{run_dir} has no valid checkpoint left (damaged: {', '.join(map(str, plan.damaged))})"
         )
     init = jax.jit(jax.vmap(trainer.init))
-    keys = seed_keys(cfg)
     start = plan.update or 0
     if start:
-        runner = ckpt.restore_checkpoint(run_dir, start, jax.eval_shape(init, keys), fingerprint)
+        runner = ckpt.restore_checkpoint(run_dir, start, jax.eval_shape(init, seed_keys(cfg)), fingerprint)
         print(f"resume: from {ckpt.checkpoint_dir(run_dir) / f'update_{start:07d}'}")
     else:
         if resume:
             print(f"no complete checkpoint in {run_dir}; starting from scratch")
-        runner = init(keys)
+        runner = init(seed_keys(cfg, seeds))
 
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.write_atomic(run_dir / "config.yaml", yaml.safe_dump(cfg_dict, sort_keys=False))
@@ -196,22 +250,24 @@ def _stop_if_nonfinite(m, runner, u: int, n: int, rows, log, last_ckpt: int) -> 
     )
 
 
-def _run_locked(cfg, trainer, run_dir, resume, stop_after, progress, evaluate, plots, skip_damaged) -> Path:
-    runner, start, fingerprint, log = _restore_or_init(cfg, trainer, run_dir, resume, skip_damaged)
+def _run_locked(cfg, trainer, run_dir, prepared, seeds, stop_after, progress, evaluate, plots) -> Path:
+    runner, start, fingerprint, log = prepared
+    leader = distributed.is_leader()
     S = cfg.run.num_seeds
     total = cfg.num_updates if stop_after is None else min(cfg.num_updates, stop_after)
     # The largest chunk <= run.chunk_updates that divides the run, so one compiled program serves it all.
     chunk = max(
         d for d in range(1, min(cfg.run.chunk_updates, cfg.num_updates) + 1) if cfg.num_updates % d == 0
     )
-    run_chunk = make_run_chunk(trainer, chunk, S, cfg.run.seed_axis)
+    S_local = seeds.stop - seeds.start
+    run_chunk = make_run_chunk(trainer, chunk, S_local, cfg.run.seed_axis)
     ext = extractor_names(trainer)
     steps_per_update = cfg.batch_size * S
     bar = tqdm(
         total=cfg.num_updates,
         initial=start,
         unit="upd",
-        disable=not progress,
+        disable=not (progress and leader),
         dynamic_ncols=True,
         desc=cfg.run.name,
     )
@@ -221,10 +277,10 @@ def _run_locked(cfg, trainer, run_dir, resume, stop_after, progress, evaluate, p
     try:
         while u < total:
             n = min(chunk, total - u)
-            fn = run_chunk if n == chunk else make_run_chunk(trainer, n, S, cfg.run.seed_axis)
+            fn = run_chunk if n == chunk else make_run_chunk(trainer, n, S_local, cfg.run.seed_axis)
             t0 = time.time()
             runner, metrics = fn(runner)
-            m = metrics_to_host(metrics)
+            m = distributed.gather_seeds(metrics_to_host(metrics))  # all S seeds on every process
             dt = time.time() - t0
             rows = rows_from_metrics(m, u, trainer.adapter.component_names, ext)
             _stop_if_nonfinite(m, runner, u, n, rows, log, last_ckpt)
@@ -237,32 +293,34 @@ def _run_locked(cfg, trainer, run_dir, resume, stop_after, progress, evaluate, p
                 succ=_chunk_mean(m["success_rate"], ".2f"),
             )
             if u - last_ckpt >= cfg.run.checkpoint_every or u == total:
-                ckpt.save_checkpoint(
-                    run_dir, u, runner, {"fingerprint": fingerprint, "env_steps": u * cfg.batch_size}
-                )
+                state = distributed.gather_seeds(runner)
+                if leader:
+                    ckpt.save_checkpoint(
+                        run_dir, u, state, {"fingerprint": fingerprint, "env_steps": u * cfg.batch_size}
+                    )
                 last_ckpt = u
     finally:
         bar.close()
         log.close()
     wall = time.time() - t_start
-    ckpt.write_atomic(
-        run_dir / "timing.json",
-        json.dumps(
-            {
-                "updates": u - start,
-                "wall_s": wall,
-                "env_steps_per_s": (u - start) * steps_per_update / max(wall, 1e-9),
-                "backend": jax.default_backend(),
-                "devices": jax.device_count(),
-            },
-            indent=1,
-        ),
-    )
+    if leader:
+        timing = {
+            "updates": u - start,
+            "wall_s": wall,
+            "env_steps_per_s": (u - start) * steps_per_update / max(wall, 1e-9),
+            "backend": jax.default_backend(),
+            "devices": jax.device_count(),
+        }
+        if jax.process_count() > 1:
+            timing["processes"] = jax.process_count()
+        ckpt.write_atomic(run_dir / "timing.json", json.dumps(timing, indent=1))
 
     if u < cfg.num_updates:
         return run_dir
     if evaluate:
         evaluate_run(trainer, runner, run_dir, cfg.run.eval_episodes)
+    if not leader:
+        return run_dir
     if plots:
         from balancedrl.training.plots import plot_run
 
@@ -277,18 +335,30 @@ def seed_slice(tree, s: int):
     return jax.tree_util.tree_map(lambda x: x[s], tree)
 
 
-def evaluate_run(trainer: Trainer, runner, run_dir: Path, num_episodes: int, key_seed: int = 12345) -> dict:
+def evaluate_run(
+    trainer: Trainer, runner, run_dir: Path, num_episodes: int, key_seed: int = 12345
+) -> dict | None:
     """Evaluate every seed's greedy policy, plus the random policy and the expert; write ``eval.json`` and
-    print a table."""
+    print a table. Under ``jax.distributed`` each process plays its seeds' episodes and process 0 gathers
+    them, writes and returns the result (None elsewhere)."""
     ad = trainer.adapter
     key = jax.random.PRNGKey(key_seed)
-    S = jax.tree_util.tree_leaves(runner.params)[0].shape[0]
+    S_local = jax.tree_util.tree_leaves(runner.params)[0].shape[0]
     # `policy` is the stochastic policy PPO trains (actions sampled); `policy_greedy` takes the mode of
     # every head, which for this per-node factorised policy is a different (and here weaker) policy.
-    result = {}
-    for name, mode in (("policy", "sample"), ("policy_greedy", "greedy")):
+    modes = (("policy", "sample"), ("policy_greedy", "greedy"))
+    episodes = {}
+    for name, mode in modes:
         ev = make_evaluate(ad, trainer.policy_apply, num_episodes, mode)
-        per_seed = [summarize(ev(seed_slice(runner.params["network"], s), key)) for s in range(S)]
+        runs = [jax.device_get(ev(seed_slice(runner.params["network"], s), key)) for s in range(S_local)]
+        episodes[name] = {k: np.stack([np.asarray(r[k]) for r in runs]) for k in runs[0]}
+    episodes = distributed.gather_seeds(episodes)  # [S, episodes] per policy, every seed
+    if not distributed.is_leader():
+        return None
+    result = {}
+    for name, _ in modes:
+        S = next(iter(episodes[name].values())).shape[0]
+        per_seed = [summarize({k: v[s] for k, v in episodes[name].items()}) for s in range(S)]
         result[name] = _mean_summary(per_seed)
         if S > 1:
             result[f"{name}_per_seed"] = per_seed

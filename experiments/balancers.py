@@ -73,7 +73,12 @@ def gradient_summary(run_dir: Path) -> dict:
     from balancedrl.training.logging import read_metrics
 
     rows = read_metrics(run_dir / "metrics.jsonl")
-    cos = [r.get("grad_cosine/discrete|continuous") for r in rows]
+    # Rows logged before learner._cosine bounded it: 0 where a norm is 0, else clipped to [-1, 1].
+    cos = [
+        (0.0 if not (r.get("grad_norm/discrete") and r.get("grad_norm/continuous")) else max(-1.0, min(1.0, c)))
+        if isinstance(c := r.get("grad_cosine/discrete|continuous"), float) else None
+        for r in rows
+    ]
     ratio = [
         np.log10(r["grad_norm/continuous"] / r["grad_norm/discrete"])
         for r in rows

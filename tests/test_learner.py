@@ -147,3 +147,25 @@ def test_any_registered_balancer_trains_with_four_losses():
         assert np.all(np.isfinite(m[f"grad_norm/{n}"])), n
     assert np.all(np.abs(m["grad_cosine/discrete|continuous"]) <= 1.0 + 1e-5)
     assert np.all(np.isfinite(m["total_loss"]))
+
+
+def test_gradient_cosine_is_bounded_and_zero_for_a_zero_gradient():
+    """A collapsed head's gradient is exactly 0 (or ~1e-19): the logged cosine stays in [-1, 1] (it was
+    1e9 when divided by a 1e-30 floor), 0 for a zero row, and equals the NumPy cosine otherwise."""
+    from types import SimpleNamespace
+
+    from balancedrl.training.learner import gradient_diagnostics
+
+    ctx = SimpleNamespace(layout=SimpleNamespace(balanced_names=("discrete", "continuous", "value")))
+    # |g_0|^2 = 1e-50 underflows to 0 in float32 while g_0 . g_1 = 2e-25 does not.
+    rows = np.array([[1e-25, 0.0, 0.0, 0.0], [2.0, -1.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
+    G = jnp.asarray(rows) @ jnp.asarray(rows).T
+    out = jax.jit(lambda G: gradient_diagnostics(ctx, G))(G)
+    cos = np.array([float(out[k]) for k in out if k.startswith("grad_cosine/")])
+    assert np.all(np.abs(cos) <= 1.0)
+    assert float(out["grad_cosine/discrete|continuous"]) == 0.0
+    assert float(out["grad_cosine/continuous|value"]) == 0.0
+    a = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    out = gradient_diagnostics(ctx, jnp.asarray(a) @ jnp.asarray(a).T)
+    want = a[0] @ a[1] / np.linalg.norm(a[0]) / np.linalg.norm(a[1])
+    np.testing.assert_allclose(float(out["grad_cosine/discrete|continuous"]), want, rtol=1e-5)

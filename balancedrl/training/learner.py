@@ -61,9 +61,16 @@ def gradient_diagnostics(ctx: TrainContext, G):
         out[f"{n}_grad_norm_raw"] = norms[names.index(n)] if n in names else _nan()
     for i in range(K):
         for j in range(i + 1, K):
-            cos = jnp.nan if G is None else G[i, j] / jnp.maximum(norms[i] * norms[j], 1e-30)
-            out[f"grad_cosine/{names[i]}|{names[j]}"] = jnp.asarray(cos, jnp.float32)
+            out[f"grad_cosine/{names[i]}|{names[j]}"] = jnp.nan if G is None else _cosine(G, norms, i, j)
     return out
+
+
+def _cosine(G, norms, i: int, j: int):
+    """``G_ij / (|g_i| |g_j|)`` in ``[-1, 1]``; 0 where either gradient is zero (a collapsed policy head), and
+    clipped because a float32 Gramian entry of a ~1e-19 gradient is round-off, not a cosine."""
+    denom = norms[i] * norms[j]
+    cos = jnp.where(denom > 0, G[i, j] / jnp.where(denom > 0, denom, 1.0), 0.0)
+    return jnp.clip(cos, -1.0, 1.0).astype(jnp.float32)
 
 
 def balancer_metrics(ctx: TrainContext, coefs, info: dict, measured: bool):

@@ -44,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.ablation import run_variant  # noqa: E402
+from experiments.ablation import bootstrap_ci, iqm, run_variant  # noqa: E402
 
 BASE = ROOT / "experiments/configs/component_weights.yaml"
 CACHE = ROOT / "experiments/results/component_weights"
@@ -62,6 +62,8 @@ METHODS = {
                       f"trainer.advantage_weighting.weight_learning_rate={META_LR}"],
     "oracle": None,  # per environment: mode=fixed with oracle_weights
 }
+# The rows written before each row recorded its command were run with this one.
+FIRST_COMMAND = "python experiments/component_weights.py --seeds 8 --steps 16384 --eval-episodes 32 --resume"
 # Importance order (issue 16 brief): the Sparse comparison first, then Misscaled, then the default task.
 ORDER = ["meta_gradient", "equal_sum", "oracle", "total_only", "seed000", "two_tier_equal_sum"]
 DEFAULT_ROWS = ([f"sparse:{m}" for m in ORDER] + [f"misscaled:{m}" for m in ORDER]
@@ -135,21 +137,61 @@ def success_curve(run_dir: Path, seeds: int, updates: int) -> np.ndarray:
     return succ
 
 
+def row_file(row: str, tag: str) -> str:
+    return (f"{tag}__" if tag else "") + row.replace(":", "__")
+
+
+def progress(run_dir: Path, seeds: int, updates: int, front_scale: float) -> dict:
+    """A proxy of progress toward the goal when no episode succeeds: the front advance per finished episode
+    on the channel's natural scale (100 x advance / width), ``mean front reward per step / s_front x mean
+    episode length`` of each update's rollout (approximate: the first is over all steps of the rollout, the
+    second over the episodes that ended in it). Per seed, the mean over the last quarter of the updates;
+    also the mean episode length there, and both curves (mean over seeds)."""
+    from balancedrl.training.logging import read_metrics
+
+    fpe = np.full((seeds, updates), np.nan)
+    length = np.full((seeds, updates), np.nan)
+    for r in read_metrics(run_dir / "metrics.jsonl"):
+        ln, fr = r.get("episode_length"), r.get("reward_mean/front")
+        if isinstance(ln, float):
+            length[r["seed"], r["update"] - 1] = ln
+            if isinstance(fr, float):
+                fpe[r["seed"], r["update"] - 1] = fr / front_scale * ln
+    q = max(1, updates // 4)
+    last = np.nanmean(fpe[:, -q:], 1)
+    last_len = np.nanmean(length[:, -q:], 1)
+    return {
+        "front_per_episode": last.tolist(), "front_per_episode_iqm": iqm(last), "front_per_episode_ci": bootstrap_ci(last),
+        "episode_length_last": last_len.tolist(), "episode_length_iqm": iqm(last_len),
+        "episode_length_ci": bootstrap_ci(last_len),
+        "front_per_episode_curve": np.nanmean(fpe, 0).tolist(), "episode_length_curve": np.nanmean(length, 0).tolist(),
+    }
+
+
+def add_progress(r: dict) -> dict:
+    """``progress`` for a shaping-variant row whose run directory is present (no-op otherwise)."""
+    run_dir = CACHE / "runs" / row_file(r["row"], r.get("tag", ""))
+    if "front_per_episode" in r or r["env"] == "Durotaxis-v0" or not (run_dir / "metrics.jsonl").exists():
+        return r
+    return {**r, **progress(run_dir, r["seeds"], r["num_updates"], r["channel_scales"][1])}
+
+
 def run_row(row: str, args) -> dict:
+    from balancedrl.training.config import load_config
     from benchmarks.common import machine_line
 
     env_key, method = row.split(":")
-    name = f"{env_key}__{method}"
+    name = row_file(row, args.tag)
     run_dir = CACHE / "runs" / name
-    r = run_variant(name, str(BASE), row_overrides(row), args.seeds, args.steps, args.eval_episodes, run_dir)
+    ov = row_overrides(row) + list(args.set)
+    r = run_variant(name, str(BASE), ov, args.seeds, args.steps, args.eval_episodes, run_dir)
     names = component_names(ENVS[env_key])
-    from balancedrl.training.config import load_config
-
-    cfg = load_config(str(BASE), row_overrides(row) + [f"trainer.total_timesteps={args.steps}"])
+    cfg = load_config(str(BASE), ov + [f"trainer.total_timesteps={args.steps}"])
     w = weight_trajectory(run_dir, names, args.seeds, cfg.num_updates)
     succ = success_curve(run_dir, args.seeds, cfg.num_updates)
     r.update(
-        row=row, env=ENVS[env_key], method=method, components=list(names),
+        row=row, tag=args.tag, extra_overrides=list(args.set), env=ENVS[env_key], method=method,
+        components=list(names), num_envs=cfg.env.num_envs,
         batch_size=cfg.batch_size, num_updates=cfg.num_updates,
         success_curve_mean=succ.mean(0).tolist(),
         weights_mean=np.nanmean(w, 0).tolist() if np.isfinite(w).any() else None,
@@ -159,20 +201,24 @@ def run_row(row: str, args) -> dict:
         channel_scales=channel_scales(ENVS[env_key]).tolist(),
         machine=machine_line(), date_utc=time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
     )
-    return r
+    return add_progress(r)
 
 
 def load_rows() -> list[dict]:
-    rows = []
-    for row in DEFAULT_ROWS:
-        p = CACHE / (row.replace(":", "__") + ".json")
-        if p.exists():
-            rows.append(json.loads(p.read_text()))
-    return rows
+    """Every finished row in ``CACHE``, ordered by budget (env steps), environment, then ``DEFAULT_ROWS``."""
+    rows = [json.loads(p.read_text()) for p in CACHE.glob("*.json")]
+    order = {r: i for i, r in enumerate(DEFAULT_ROWS)}
+    return sorted(rows, key=lambda r: (r["env_steps"], list(ENVS.values()).index(r["env"]), order[r["row"]]))
 
 
 def _cell(r, key):
     return f"{r[key + '_iqm']:.3f} [{r[key + '_ci'][0]:.3f}, {r[key + '_ci'][1]:.3f}]"
+
+
+def _pcell(r, key):
+    if key + "_iqm" not in r:
+        return "—"
+    return f"{r[key + '_iqm']:.1f} [{r[key + '_ci'][0]:.1f}, {r[key + '_ci'][1]:.1f}]"
 
 
 def natural_share(w, scales) -> np.ndarray:
@@ -191,8 +237,9 @@ def write_report(results: list[dict], command: str) -> None:
     lines = [
         "# Reward-component weights that maximise the true return (issue 16)",
         "",
-        f"Command: `{command}` (rows run in two worker processes, `--worker 0/1 --workers 2`; the table is "
-        "rebuilt with `--report-only`).  ",
+        "Commands: " + ", ".join(f"`{c}`" for c in dict.fromkeys(r.get("command", FIRST_COMMAND) for r in results))
+        + " (each in two worker processes, `--worker 0` and `--worker 1` of `--workers 2`, `nice -n 10`); the table "
+        "is rebuilt with `--report-only`.  ",
         "Base config: `experiments/configs/component_weights.yaml`. Each row: its seeds vmapped in one program; "
         "IQM over seeds with 95% percentile-bootstrap CIs over seeds (2,000 resamples). *sampled* / *greedy*: "
         "success rate of each seed's final policy over the evaluation episodes; *AUC*: mean training success over "
@@ -200,9 +247,9 @@ def write_report(results: list[dict], command: str) -> None:
         "`|w_c s_c| / sum |w s|` (s = the variant's channel scale), mean over seeds at the last update; the "
         "oracle's shares are (0.33, 0.33, 0.33, 0, 0) on both variants.",
         "",
-        "| env | method | seeds | env steps | sampled success | greedy success | training AUC | final weights "
-        "(natural-scale shares) | train s | run on (date UTC) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| env | method | seeds | env steps (envs x updates) | sampled success | greedy success | training AUC "
+        "| front advance / episode | episode length | final weights (natural-scale shares) | train s | run on (date UTC) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         wf = None
@@ -212,26 +259,32 @@ def write_report(results: list[dict], command: str) -> None:
             wf = natural_share(r["fixed_weights"], r["channel_scales"])
         ws = "—" if wf is None else ", ".join(f"{n} {v:.2f}" for n, v in zip(r["components"], wf))
         lines.append(
-            f"| {r['env']} | {r['method']} | {r['seeds']} | {r['env_steps']:,} | {_cell(r, 'final')} "
-            f"| {_cell(r, 'greedy')} | {_cell(r, 'auc')} | {ws} | {r['wall_s']:.0f} | {r['machine']} ({r['date_utc']}) |"
+            f"| {r['env']} | {r['method']} | {r['seeds']} | {r['env_steps']:,} ({r.get('num_envs', 16)} x "
+            f"{r['num_updates']}) | {_cell(r, 'final')} "
+            f"| {_cell(r, 'greedy')} | {_cell(r, 'auc')} | {_pcell(r, 'front_per_episode')} "
+            f"| {_pcell(r, 'episode_length')} | {ws} | {r['wall_s']:.0f} | {r['machine']} ({r['date_utc']}) |"
         )
     tail = ""
     if out_md.exists() and "\n## Verdict" in out_md.read_text():
         tail = "\n## Verdict" + out_md.read_text().split("\n## Verdict", 1)[1]
     out_md.write_text("\n".join(lines) + "\n" + tail)
 
-    for env in dict.fromkeys(r["env"] for r in results):
-        rs = [r for r in results if r["env"] == env]
-        learned = [r for r in rs if r.get("weights_mean") is not None]
-        fig, axes = plt.subplots(1, 1 + len(learned), figsize=(5 * (1 + len(learned)), 3.8), squeeze=False)
-        ax = axes[0, 0]
-        for r in rs:
-            x = (np.arange(r["num_updates"]) + 1) * r["batch_size"]
-            ax.plot(x, r["success_curve_mean"], label=r["method"])
-        ax.set_title(f"{env}: training success (mean of {rs[0]['seeds']} seeds)")
-        ax.set_xlabel("env steps")
-        ax.legend(fontsize=7)
-        for ax, r in zip(axes[0, 1:], learned):
+    for env, steps in dict.fromkeys((r["env"], r["env_steps"]) for r in results):
+        rs = [r for r in results if r["env"] == env and r["env_steps"] == steps]
+        learned = [r for r in rs if r.get("weights_mean") is not None and r["method"] in ("meta_gradient", "seed000")]
+        curves = [("success_curve_mean", "training success"), ("front_per_episode_curve", "front advance / episode")]
+        curves = [c for c in curves if any(c[0] in r for r in rs)]
+        n = len(curves) + len(learned)
+        fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.8), squeeze=False)
+        for ax, (key, title) in zip(axes[0], curves):
+            for r in rs:
+                if key in r:
+                    x = (np.arange(r["num_updates"]) + 1) * r["batch_size"]
+                    ax.plot(x, r[key], label=r["method"])
+            ax.set_title(f"{env}, {steps:,} steps:\n{title} (mean of {rs[0]['seeds']} seeds)", fontsize=9)
+            ax.set_xlabel("env steps")
+            ax.legend(fontsize=7)
+        for ax, r in zip(axes[0, len(curves):], learned):
             w = natural_share(np.asarray(r["weights_mean"], float), r["channel_scales"])
             x = (np.arange(len(w)) + 1) * r["batch_size"]
             for c, n in enumerate(r["components"]):
@@ -244,7 +297,7 @@ def write_report(results: list[dict], command: str) -> None:
             ax.legend(fontsize=7)
         fig.tight_layout()
         slug = env.lower().replace("-v0", "").replace("durotaxis-", "").replace("durotaxis", "default")
-        fig.savefig(ROOT / f"docs/images/component_weights_{slug}.png", dpi=100)
+        fig.savefig(ROOT / f"docs/images/component_weights_{slug}_{steps // 1024}k.png", dpi=100)
         plt.close(fig)
 
 
@@ -256,6 +309,8 @@ def main(argv=None) -> None:
     ap.add_argument("--rows", nargs="*", default=DEFAULT_ROWS, choices=DEFAULT_ROWS)
     ap.add_argument("--worker", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra overrides for every row")
+    ap.add_argument("--tag", default="", help="prefix of the rows' result files (another budget)")
     ap.add_argument("--resume", action="store_true", help="skip rows whose JSON exists with the same key")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
@@ -265,18 +320,24 @@ def main(argv=None) -> None:
         a for i, a in enumerate(given) if a not in drop and a not in ("--worker", "--workers")
         and (i == 0 or given[i - 1] not in ("--worker", "--workers")))
     if args.report_only:
+        for p in CACHE.glob("*.json"):  # backfill the progress proxy of rows written before it existed
+            r = json.loads(p.read_text())
+            r2 = add_progress(r)
+            if r2 is not r:
+                p.write_text(json.dumps(r2, indent=1))
         write_report(load_rows(), command)
         return
     CACHE.mkdir(parents=True, exist_ok=True)
     key = {"seeds": args.seeds, "steps": args.steps, "eval_episodes": args.eval_episodes,
-           "base": (BASE.read_text())}
+           "base": (BASE.read_text()), "set": list(args.set)}
     for i, row in enumerate(args.rows):
         if i % args.workers != args.worker:
             continue
-        path = CACHE / (row.replace(":", "__") + ".json")
+        path = CACHE / (row_file(row, args.tag) + ".json")
         if args.resume and path.exists() and json.loads(path.read_text()).get("key") == key:
             continue
         r = run_row(row, args)
+        r["command"] = command
         path.write_text(json.dumps({"key": key, **r}, indent=1))
         print(f"{row:>30}: sampled {r['final_iqm']:.3f} greedy {r['greedy_iqm']:.3f} AUC {r['auc_iqm']:.3f} "
               f"({r['wall_s']:.0f} s)", flush=True)

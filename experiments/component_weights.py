@@ -227,6 +227,10 @@ def natural_share(w, scales) -> np.ndarray:
     return a / np.maximum(a.sum(-1, keepdims=True), 1e-30)
 
 
+def _slug(env: str) -> str:
+    return env.lower().replace("-v0", "").replace("durotaxis-", "").replace("durotaxis", "default")
+
+
 def write_report(results: list[dict], command: str) -> None:
     import matplotlib
 
@@ -264,6 +268,11 @@ def write_report(results: list[dict], command: str) -> None:
             f"| {_cell(r, 'greedy')} | {_cell(r, 'auc')} | {_pcell(r, 'front_per_episode')} "
             f"| {_pcell(r, 'episode_length')} | {ws} | {r['wall_s']:.0f} | {r['machine']} ({r['date_utc']}) |"
         )
+    lines += ["", "Learning curves (training success; front advance per finished episode) and the learned weights' "
+              "trajectories (natural-scale shares, mean over seeds; dotted: the oracle's), one figure per environment "
+              "and budget:", ""]
+    lines += [f"![{env}, {steps:,} steps](images/component_weights_{_slug(env)}_{steps // 1024}k.png)"
+              for env, steps in dict.fromkeys((r["env"], r["env_steps"]) for r in results)]
     tail = ""
     if out_md.exists() and "\n## Verdict" in out_md.read_text():
         tail = "\n## Verdict" + out_md.read_text().split("\n## Verdict", 1)[1]
@@ -296,8 +305,7 @@ def write_report(results: list[dict], command: str) -> None:
             ax.set_xlabel("env steps")
             ax.legend(fontsize=7)
         fig.tight_layout()
-        slug = env.lower().replace("-v0", "").replace("durotaxis-", "").replace("durotaxis", "default")
-        fig.savefig(ROOT / f"docs/images/component_weights_{slug}_{steps // 1024}k.png", dpi=100)
+        fig.savefig(ROOT / f"docs/images/component_weights_{_slug(env)}_{steps // 1024}k.png", dpi=100)
         plt.close(fig)
 
 

@@ -59,12 +59,15 @@ def make_label_fn(weights_key="weighting", frozen=None):
 
 
 def make_optimizer(network_lr, weights_lr, max_grad_norm=0.5, weights_max_grad_norm=0.5, frozen=None,
-                   weights_key="weighting", anneal_steps=None):
+                   weights_key="weighting", anneal_steps=None, eps_root=0.0):
     """Build ``(tx, label_fn)``: an ``optax.multi_transform`` over the three groups above.
 
     ``network_lr``: float or optax schedule. ``anneal_steps``: if given (float ``network_lr`` only), the
     network lr decays linearly from ``network_lr`` to 0 over that many updates. ``frozen``: tuple of
-    substrings of the key path (e.g. ``("pretrained_cnn",)``).
+    substrings of the key path (e.g. ``("pretrained_cnn",)``). ``eps_root``: Adam's
+    ``sqrt(nu_hat + eps_root)``; > 0 (e.g. 1e-16) makes the update differentiable where a gradient and
+    its second moment are exactly 0 (the meta-gradient weights differentiate through it,
+    ``balancedrl.meta_weighting``); 0 elsewhere.
     """
     if anneal_steps is not None:
         if callable(network_lr):
@@ -78,8 +81,9 @@ def make_optimizer(network_lr, weights_lr, max_grad_norm=0.5, weights_max_grad_n
             raise ValueError(f"make_optimizer: {name} must be > 0, got {v}")
     label_fn = make_label_fn(weights_key, frozen)
     transforms = {
-        NETWORK: optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(network_lr)),
-        WEIGHTING: optax.chain(optax.clip_by_global_norm(weights_max_grad_norm), optax.adam(weights_lr)),
+        NETWORK: optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(network_lr, eps_root=eps_root)),
+        WEIGHTING: optax.chain(optax.clip_by_global_norm(weights_max_grad_norm),
+                               optax.adam(weights_lr, eps_root=eps_root)),
         FROZEN: optax.set_to_zero(),
     }
     return optax.multi_transform(transforms, label_fn), label_fn

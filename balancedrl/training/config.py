@@ -43,6 +43,9 @@ _NONNEG_INT = (0, math.inf, True, True)
 NORM_REFRESH = ("minibatch", "epoch")  # trainer.balancer.norm_refresh (training/learner.py)
 PARAM_PRIORS = ("none", "mpdqn")  # actor_critic.param_prior (training/adapters/parameterised.py)
 ADVANTAGE_FALLBACKS = ("total", "mean")  # trainer.advantage_weighting.fallback (training/losses.py)
+# trainer.advantage_weighting.mode (training/losses.py, training/meta.py)
+WEIGHTING_MODES = ("softmax_attention", "meta_gradient", "fixed")
+META_PARAMETERIZATIONS = ("softmax", "signed", "attention")  # = balancedrl.meta_weighting.META_PARAMETERIZATIONS
 SEED_AXES = ("vmap", "map")  # run.seed_axis (trainer.make_run_chunk)
 
 
@@ -99,10 +102,22 @@ class ActorCriticConfig:
 
 @dataclass
 class AdvantageWeightingConfig:
-    """Learnable reward-component weights (softmax base weights + attention; ``balancedrl.weighting``). With
-``enable_learnable_weights: false`` the advantage is the ``fallback``: the ``total`` component, or the
-``mean`` of the normalised components."""
+    """How the reward components' advantages become one advantage (``mode``):
 
+* ``softmax_attention`` (default): the source's learnable weights (softmax base weights + attention;
+  ``balancedrl.weighting``), trained through the PPO surrogate. With ``enable_learnable_weights: false``
+  the advantage is the ``fallback``: the ``total`` component, or the ``mean`` of the components.
+* ``meta_gradient``: weights ``w(eta)`` (``meta_parameterization``: softmax | signed | attention) learned
+  by the meta-gradient of the true ``total`` objective on the next minibatch, differentiated through
+  the trainer's own optimizer step (``balancedrl.meta_weighting``, ``training/meta.py``); ``eta`` has its
+  own learning rate ``weight_learning_rate``. ``enable_learnable_weights`` / ``fallback`` are not used.
+* ``fixed``: constant weights ``fixed_weights`` (one per component, e.g. an oracle's).
+
+Every mode z-scores the combined advantage over the learner's rows."""
+
+    mode: str = ranged("softmax_attention", WEIGHTING_MODES)
+    meta_parameterization: str = ranged("softmax", META_PARAMETERIZATIONS)
+    fixed_weights: list = field(default_factory=list)  # mode fixed: one finite weight per reward component
     enable_learnable_weights: bool = True
     enable_attention_weighting: bool = True
     weight_learning_rate: float = ranged(0.01, _POS)
@@ -308,6 +323,12 @@ def validate(cfg: Config) -> Config:
         )
     _validate_balancer(t.balancer)
     _validate_loggers(cfg.run.loggers)
+    _validate_weighting(t.advantage_weighting, t.balancer)
+    if t.advantage_weighting.mode == "meta_gradient" and t.num_minibatches < 2:
+        raise ConfigError(
+            f"config key 'trainer.num_minibatches' = {t.num_minibatches} leaves no held-out minibatch for "
+            "trainer.advantage_weighting.mode = 'meta_gradient'; allowed: >= 2"
+        )
     ptms = cfg.actor_critic.wsa_config.ptms
     if cfg.actor_critic.use_wsa and not ptms:
         raise ConfigError(
@@ -341,6 +362,28 @@ def _validate_loggers(loggers) -> None:
             f"config key 'run.loggers' = {loggers!r} must include 'jsonl' (metrics.jsonl is the run's record: "
             "resume, plots and eval read it); e.g. [jsonl, tensorboard]"
         )
+
+
+def _validate_weighting(aw, bc) -> None:
+    """``fixed_weights`` is a list of finite numbers, non-empty exactly in ``fixed`` mode (its length is
+    checked against the environment's components when the trainer is built); in ``meta_gradient`` mode the
+    ``regularizer`` loss (the source's weight regulariser) is not balanced (it is 0 there)."""
+    fw = aw.fixed_weights
+    ok = isinstance(fw, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in fw)
+    if not ok:
+        raise ConfigError(f"config key 'trainer.advantage_weighting.fixed_weights' = {fw!r} must be a list of "
+                          "finite numbers, one per reward component")
+    if aw.mode == "fixed" and not fw:
+        raise ConfigError("config key 'trainer.advantage_weighting.fixed_weights' = [] is empty; allowed with "
+                          "mode 'fixed': one finite weight per reward component")
+    if aw.mode != "fixed" and fw:
+        raise ConfigError(f"config key 'trainer.advantage_weighting.fixed_weights' = {fw!r} is only used with "
+                          f"trainer.advantage_weighting.mode = 'fixed' (mode is {aw.mode!r}); allowed: []")
+    if aw.mode != "softmax_attention" and "regularizer" in bc.losses:
+        raise ConfigError(f"config key 'trainer.balancer.losses' = {bc.losses!r} balances 'regularizer', the "
+                          f"softmax_attention weights' regulariser; allowed with trainer.advantage_weighting.mode = "
+                          f"{aw.mode!r}: any list without 'regularizer'")
 
 
 def _validate_balancer(bc) -> None:

@@ -31,6 +31,7 @@ from balancedrl.balancers.per_loss import vjp_rows
 from balancedrl.masked import safe_sqrt
 from balancedrl.training.context import TrainContext
 from balancedrl.training.losses import loss_vector
+from balancedrl.training.meta import meta_weight_gradient, uses_meta
 from balancedrl.training.state import MiniBatch
 
 # Metric names kept from the two-loss trainer (plots and earlier runs read them).
@@ -113,14 +114,17 @@ def _info_template(ctx: TrainContext, carry: LearnCarry):
     return jax.tree_util.tree_map(lambda s: jnp.full(s.shape, jnp.nan, jnp.float32), shapes)
 
 
-def _apply(ctx: TrainContext, carry: LearnCarry, grads, losses, coefs, metrics, bstate, weights):
+def _apply(ctx: TrainContext, carry: LearnCarry, grads, losses, coefs, metrics, bstate, weights,
+           weighting_grads=None):
+    if weighting_grads is not None:  # meta_gradient mode: the weights follow the meta-gradient (training/meta.py)
+        grads = {**grads, "weighting": weighting_grads}
     updates, opt_state = ctx.tx.update(grads, carry.opt_state, carry.params)
     params = optax.apply_updates(carry.params, updates)
     metrics = {**metrics, "grad_norm": optax.tree.norm(grads), "total_loss": jnp.dot(coefs, losses)}
     return LearnCarry(params, opt_state, bstate, weights), metrics
 
 
-def measured_step(ctx: TrainContext, carry: LearnCarry, mb: MiniBatch, ent_coeff, key):
+def measured_step(ctx: TrainContext, carry: LearnCarry, mb: MiniBatch, ent_coeff, key, weighting_grads=None):
     """Per-loss gradients from one forward pass, ``balancer.update``, diagnostics, optimizer step."""
     lay = ctx.layout
     K = len(lay.balanced)
@@ -141,10 +145,10 @@ def measured_step(ctx: TrainContext, carry: LearnCarry, mb: MiniBatch, ent_coeff
         **balancer_metrics(ctx, coefs, info, measured=True),
         **gradient_diagnostics(ctx, gramian(per_loss)),
     }
-    return _apply(ctx, carry, grads, losses, coefs, metrics, bstate, w)
+    return _apply(ctx, carry, grads, losses, coefs, metrics, bstate, w, weighting_grads)
 
 
-def reuse_step(ctx: TrainContext, carry: LearnCarry, mb: MiniBatch, ent_coeff, key):
+def reuse_step(ctx: TrainContext, carry: LearnCarry, mb: MiniBatch, ent_coeff, key, weighting_grads=None):
     """One backward pass of ``sum_k w_k L_k + rest`` with the last measured weights."""
     del key
     coefs = ctx.layout.full_coefs(carry.weights)
@@ -160,10 +164,10 @@ def reuse_step(ctx: TrainContext, carry: LearnCarry, mb: MiniBatch, ent_coeff, k
         **balancer_metrics(ctx, coefs, info, measured=False),
         **gradient_diagnostics(ctx, None),
     }
-    return _apply(ctx, carry, grads, losses, coefs, metrics, carry.balancer, carry.weights)
+    return _apply(ctx, carry, grads, losses, coefs, metrics, carry.balancer, carry.weights, weighting_grads)
 
 
-def loss_only_step(ctx: TrainContext, carry: LearnCarry, mb: MiniBatch, ent_coeff, key):
+def loss_only_step(ctx: TrainContext, carry: LearnCarry, mb: MiniBatch, ent_coeff, key, weighting_grads=None):
     """One backward pass for a balancer that needs only the loss values."""
     lay = ctx.layout
     bal = jnp.asarray(lay.balanced)
@@ -180,7 +184,7 @@ def loss_only_step(ctx: TrainContext, carry: LearnCarry, mb: MiniBatch, ent_coef
         **balancer_metrics(ctx, coefs, info, measured=True),
         **gradient_diagnostics(ctx, None),
     }
-    return _apply(ctx, carry, grads, losses, coefs, metrics, bstate, coefs[bal])
+    return _apply(ctx, carry, grads, losses, coefs, metrics, bstate, coefs[bal], weighting_grads)
 
 
 def step_kinds(ctx: TrainContext):
@@ -193,9 +197,28 @@ def step_kinds(ctx: TrainContext):
     return first, others
 
 
+def with_meta_gradient(step):
+    """``step`` on ``(mb_j, mb_next)`` pairs with the weights' gradient replaced by the meta-gradient of the
+    true return on ``mb_next`` (``trainer.advantage_weighting.mode: meta_gradient``; training/meta.py)."""
+
+    def meta_step(ctx: TrainContext, carry: LearnCarry, pair, ent_coeff, key):
+        mb, mb_next = pair
+        g, mm = meta_weight_gradient(ctx, carry.params, carry.opt_state, mb, mb_next)
+        carry, metrics = step(ctx, carry, mb, ent_coeff, key, weighting_grads=g)
+        return carry, {**metrics, **mm}
+
+    return meta_step
+
+
 def minibatch_pass(ctx: TrainContext, carry: LearnCarry, shuffled: MiniBatch, ent_coeff, keys):
-    """All minibatches of one epoch (leading axis ``num_minibatches``)."""
+    """All minibatches of one epoch (leading axis ``num_minibatches``). In meta_gradient mode each step
+    also reads the next minibatch (cyclically) as the meta-gradient's held-out data."""
     first, others = step_kinds(ctx)
+    if uses_meta(ctx.cfg):
+        same = first is others
+        first = with_meta_gradient(first)
+        others = first if same else with_meta_gradient(others)
+        shuffled = (shuffled, jax.tree_util.tree_map(lambda x: jnp.roll(x, -1, axis=0), shuffled))
 
     def scan(step, c, xs, ks):
         return jax.lax.scan(lambda cc, x: step(ctx, cc, x[0], ent_coeff, x[1]), c, (xs, ks))

@@ -22,6 +22,7 @@ from balancedrl.entropy import hybrid_entropy_loss
 from balancedrl.masked import masked_mean, safe_sqrt
 from balancedrl.ppo import clipped_value_loss, hybrid_policy_loss
 from balancedrl.training.context import TrainContext
+from balancedrl.training.meta import meta_combine
 from balancedrl.training.state import LEARNER, MiniBatch
 from balancedrl.weighting import weight_regularizer
 
@@ -47,9 +48,12 @@ def fixed_coefficients(cfg) -> dict[str, float]:
 def combine_advantages(ctx: TrainContext, w_vars, adv_c, mask):
     """One advantage ``[B]`` from component advantages ``[B, C]``: the learnable softmax + attention
     weighting when enabled, else the ``total`` component (or the component mean), normalised over the rows
-    in ``mask`` (mean 0, std 1)."""
+    in ``mask`` (mean 0, std 1); in ``meta_gradient`` / ``fixed`` mode the weights of
+    :func:`balancedrl.training.meta.meta_combine`."""
     aw = ctx.cfg.trainer.advantage_weighting
     C = adv_c.shape[-1]
+    if aw.mode != "softmax_attention":  # meta_gradient / fixed weights (training/meta.py)
+        return meta_combine(ctx.cfg, w_vars, adv_c, mask)
     if aw.enable_learnable_weights:
         return ctx.weighting.apply(w_vars, adv_c, mask)
     a = adv_c[:, 0] if aw.fallback == "total" else jnp.mean(adv_c, axis=-1)
@@ -88,7 +92,7 @@ def loss_vector(ctx: TrainContext, params, mb: MiniBatch, ent_coeff):
     imitation = -masked_mean(mb.awr_weight * (lp_d.sum(-1) + lp_c.sum(-1)), expert)
     reg = (
         weight_regularizer(params["weighting"], aw.weight_regularization)
-        if aw.enable_learnable_weights
+        if aw.enable_learnable_weights and aw.mode == "softmax_attention"
         else jnp.zeros((), jnp.float32)
     )
     metrics = {

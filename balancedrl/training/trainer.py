@@ -31,6 +31,7 @@ from balancedrl.training.config import SEED_AXES, Config
 from balancedrl.training.context import LossLayout, TrainContext
 from balancedrl.training.learner import LearnCarry, learn
 from balancedrl.training.losses import LOSS_NAMES, fixed_coefficients
+from balancedrl.training.meta import EPS_ROOT, check_fixed_weights, meta_init, uses_meta
 from balancedrl.training.rollout import collect
 from balancedrl.training.state import (
     LEARNER,
@@ -120,7 +121,10 @@ def make_context(cfg: Config, adapter: EnvAdapter | None = None):
     aw = tc.advantage_weighting
     num_grad_steps = cfg.num_updates * tc.update_epochs * tc.num_minibatches
     lr = optax.linear_schedule(tc.learning_rate, 0.0, num_grad_steps) if tc.anneal_lr else tc.learning_rate
-    tx, _ = make_optimizer(lr, aw.weight_learning_rate, tc.max_grad_norm, aw.weight_max_grad_norm, frozen=frozen)
+    check_fixed_weights(cfg, ad.num_components, ad.component_names)
+    eps_root = EPS_ROOT if uses_meta(cfg) else 0.0  # differentiable Adam for the meta-gradient only
+    tx, _ = make_optimizer(lr, aw.weight_learning_rate, tc.max_grad_norm, aw.weight_max_grad_norm, frozen=frozen,
+                           eps_root=eps_root)
     layout = loss_layout(cfg)
     ctx = TrainContext(
         cfg=cfg,
@@ -141,7 +145,8 @@ def init_runner(ctx: TrainContext, net_init, key) -> RunnerState:
     one_obs = jax.tree_util.tree_map(lambda x: x[0], obs)
     params = {
         "network": net_init(k_net, one_obs),
-        "weighting": ctx.weighting.init(k_w, jnp.zeros((2, C), jnp.float32)),
+        "weighting": (meta_init(ctx.cfg, C, k_w) if uses_meta(ctx.cfg)
+                      else ctx.weighting.init(k_w, jnp.zeros((2, C), jnp.float32))),
     }
     return RunnerState(
         params=params,

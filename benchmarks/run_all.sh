@@ -72,6 +72,7 @@ case "$MODE" in
     R=7; [[ "$MODE" == quick ]] && R=3
     run "$PY" benchmarks/env_throughput.py --out "$RES/env_throughput.json"
     run "$PY" benchmarks/hybrid_env_throughput.py --out "$RES/hybrid_env_throughput.json"
+    run "$PY" benchmarks/hard_goal_ablation.py
     run "$PY" benchmarks/network_forward.py
     run "$PY" benchmarks/train_throughput.py "${Q[@]}" --seeds "${SEEDS[@]}" --tasks "${TRAIN_TASKS[@]}"
     run "$PY" benchmarks/seed_scaling.py "${Q[@]}" --seeds "${SEEDS[@]}"

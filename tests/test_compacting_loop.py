@@ -61,8 +61,8 @@ def test_unbatched_and_nested_vmap():
 
 
 def test_level_widths_and_bad_args():
-    assert level_widths(1024) == (1024, 512, 256, 128, 64, 32, 16, 8)
-    assert level_widths(1024, shrink=4) == (1024, 256, 64, 16)
+    assert level_widths(1024) == (1024, 256, 64, 16)
+    assert level_widths(1024, shrink=2, min_lanes=8) == (1024, 512, 256, 128, 64, 32, 16, 8)
     assert level_widths(5) == (5,)
     with pytest.raises(ValueError, match="shrink"):
         level_widths(8, shrink=1)

@@ -20,7 +20,8 @@ from typing import Callable
 import jax
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO / "benchmarks" / "results"
+# BENCH_RESULTS_DIR redirects every result file (benchmarks/run_all.sh --smoke writes to a temporary directory)
+RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR") or REPO / "benchmarks" / "results")
 
 
 def cpu_model() -> str:

@@ -13,8 +13,12 @@ kickable and slower than 0.1; shoot: until terminal). Reward: +50 goal, ``-goal_
 termination, 0 otherwise. ``accelerate`` draws ``rr ~ U(-rand, rand)`` and ``(nx, ny) ~ U(-rmax, rmax)``
 with ``rmax = rand |v|`` (docs/specs/parameterised_envs.md §2.7, §2.10): once for the player's kick/dash (if any) and once for the keeper.
 
-``step_env`` draws, per tick, six ``U(-1, 1)`` values from ``fold_in(key, tick)`` and scales them by
-(rand, rmax, rmax); ``step_with_noise`` feeds recorded raw draws (``GoalNoise``) to the same tick code.
+``step_env`` draws, per tick, six ``U(-1, 1)`` values (:func:`tick_uniforms`: Threefry-2x32 of the tick's
+counters under a 64-bit seed drawn once from the step's key) and scales them by (rand, rmax, rmax);
+``step_with_noise`` feeds recorded raw draws (``GoalNoise``) to the same tick code.
+
+Speed (docs/performance.md, "Environments"): vmapped, the tick loop compacts the lanes still ticking
+(:mod:`balancedrl.envs.compacting_loop`), and a tick evaluates 3 atan2 and 2 sin/cos pairs.
 
 Reset: ``y0 ~ U(-15, 15)``, ball ``1.6 - margin`` in front of the player (margin 1e-12 in float64, 1e-5 in
 float32, docs/specs/parameterised_envs.md §2.11/§4.3, so the first tick kicks), keeper on the ball-goal line at x = 14.5.
@@ -34,7 +38,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
+from jax.extend.random import threefry_2x32
 
+from balancedrl.envs.compacting_loop import compacting_while_loop
 from balancedrl.envs.parameterised import checked_dtype, hybrid_action_space
 
 PI = float(np.pi)
@@ -210,13 +216,17 @@ class Goal(environment.Environment[GoalState, GoalParams]):
     def step_env(
         self, key: jax.Array, state: GoalState, action: Any, params: GoalParams
     ) -> tuple[jax.Array, GoalState, jax.Array, jax.Array, dict]:
-        """Keyed macro-step: tick t uses ``uniform(fold_in(key, t), (2, 3), -1, 1)`` x (rand, rmax, rmax)."""
+        """Keyed macro-step: tick t uses ``tick_uniforms(seed, t)`` x (rand, rmax, rmax), ``seed`` = 2 uint32
+        words drawn from ``key`` (one Threefry block per step instead of a ``fold_in`` per tick)."""
 
-        def fetch(t, i):
-            u = jax.random.uniform(jax.random.fold_in(key, t), (2, 3), self.dtype, -1.0, 1.0)
+        dt = self.dtype
+
+        def fetch(seed, t, i):
+            u = tick_uniforms(seed, t, dt)
             return u[0], u[1]
 
-        return self._macro_step(state, action, params, fetch, unit_noise=True, trace_len=0)
+        seed = jax.random.bits(key, (2,), jnp.uint32)
+        return self._macro_step(state, action, params, fetch, seed, unit_noise=True, trace_len=0)
 
     def step_with_noise(
         self, state: GoalState, action: Any, params: GoalParams, noise: GoalNoise
@@ -230,10 +240,11 @@ class Goal(environment.Environment[GoalState, GoalParams]):
         goalie = jnp.asarray(noise.goalie, self.dtype)
         n = goalie.shape[0]
 
-        def fetch(t, i):
+        def fetch(src, t, i):
+            act, goalie = src
             return act[jnp.minimum(i, n - 1)], goalie[jnp.minimum(t, n - 1)]
 
-        return self._macro_step(state, action, params, fetch, unit_noise=False, trace_len=n)
+        return self._macro_step(state, action, params, fetch, (act, goalie), unit_noise=False, trace_len=n)
 
     def get_obs(self, state: GoalState, params: GoalParams | None = None, key: Any = None) -> jax.Array:
         if self.obs_mode == "raw":
@@ -300,7 +311,7 @@ class Goal(environment.Environment[GoalState, GoalParams]):
         return jnp.zeros((), bool)
 
     # ------------------------------------------------------------------ macro step
-    def _macro_step(self, state, action, params, fetch, unit_noise: bool, trace_len: int):
+    def _macro_step(self, state, action, params, fetch, noise_src, unit_noise: bool, trace_len: int):
         dt = self.dtype
         kind, cont = _unpack_action(action)
         kind = jnp.asarray(kind, jnp.int32)
@@ -321,12 +332,13 @@ class Goal(environment.Environment[GoalState, GoalParams]):
         max_ticks = jnp.asarray(params.max_ticks, jnp.int32)
         zero_i = jnp.zeros((), jnp.int32)
 
-        def cond(c):
+        def cond(consts, c):
             return c[-1]
 
-        def body(c):
+        def body(consts, c):
+            kind, target, max_ticks, noise_src = consts
             phys, t, i, _, _, trace, do, _ = c
-            act_noise, goalie_noise = fetch(t, i)
+            act_noise, goalie_noise = fetch(noise_src, t, i)
             phys, reward, term, code = _tick(phys, target, act_noise, goalie_noise, unit_noise)
             i = i + (code != 2).astype(jnp.int32)
             t = t + 1
@@ -342,7 +354,9 @@ class Goal(environment.Environment[GoalState, GoalParams]):
             return phys, t, i, reward, term, trace, do, more & (t < max_ticks)
 
         init = (phys, zero_i, zero_i, jnp.zeros((), dt), jnp.zeros((), bool), trace, do, ~timeup)
-        phys, ticks, _, reward, term, trace, do, _ = jax.lax.while_loop(cond, body, init)
+        # vmapped, the tick loop runs only the lanes still ticking (compacting_loop: same values per lane)
+        consts = (kind, target, max_ticks, noise_src)
+        phys, ticks, _, reward, term, trace, do, _ = compacting_while_loop(cond, body, consts, init)
         cap_hit = (ticks >= max_ticks) & ~term & jnp.where(kind == 0, _kickto_running(phys), True)
         p, vp, th_p, k, vk, th_k, b, vb = phys
         reward = jnp.where(timeup, -_goal_distance(b), reward)
@@ -356,6 +370,24 @@ class Goal(environment.Environment[GoalState, GoalParams]):
         return self.get_obs(new_state), new_state, reward, term, info
 
 
+def tick_uniforms(seed: jax.Array, t: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
+    """[2, 3] draws ``U[-1, 1)`` for tick ``t``: Threefry-2x32 (Salmon et al. 2011, 20 rounds, jax's own
+    generator) of the counters ``w t + j``, ``j < w``, under the key ``seed`` (uint32 [2]); ``w = 6`` words
+    in float32 (23 mantissa bits each), ``w = 12`` in float64 (two words, 52 bits, per draw)."""
+    dt = jnp.dtype(dtype)
+    wide = dt == jnp.dtype(jnp.float64)
+    w = 12 if wide else 6
+    count = jnp.asarray(t, jnp.uint32) * jnp.uint32(w) + jnp.arange(w, dtype=jnp.uint32)
+    bits = jax.lax.optimization_barrier(threefry_2x32((seed[0], seed[1]), count))
+    if wide:
+        b = (bits[:6].astype(jnp.uint64) << 32) | bits[6:].astype(jnp.uint64)
+        one = jax.lax.bitcast_convert_type((b >> 12) | jnp.uint64(0x3FF0000000000000), jnp.float64)
+    else:
+        one = jax.lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000), jnp.float32)
+    # one in [1, 2): 2 (one - 1) - 1 in [-1, 1), exact arithmetic
+    return (2.0 * (one - 1.0) - 1.0).reshape(2, 3)
+
+
 # ---------------------------------------------------------------------- physics (docs/specs/parameterised_envs.md §2.7)
 def _norm(v):
     return jnp.sqrt(v[0] * v[0] + v[1] * v[1])
@@ -365,22 +397,36 @@ def _atan2(v):
     return jnp.arctan2(v[1], v[0])
 
 
+WRAP_UNROLL = 2  # wraps of |a| <= (2 WRAP_UNROLL + 1) pi need no loop (all but pathological angles)
+
+
+def _wrap_once(a):
+    return jnp.where(a > PI, a - 2.0 * PI, jnp.where(a < -PI, a + 2.0 * PI, a))
+
+
 def _wrap(a):
-    """Map into [-pi, pi] by repeatedly subtracting / adding 2 pi (not a single modulo: bit-exactness)."""
-    a = jax.lax.while_loop(lambda x: x > PI, lambda x: x - 2.0 * PI, a)
-    return jax.lax.while_loop(lambda x: x < -PI, lambda x: x + 2.0 * PI, a)
+    """Map into [-pi, pi] by repeatedly subtracting / adding 2 pi (not a single modulo: bit-exactness).
+
+    ``WRAP_UNROLL`` steps are unrolled (loop-free, fused); a ``while_loop`` finishes larger angles (under
+    vmap it costs one check per call: its body runs only when some lane needs it). One loop does both
+    directions: from ``a > pi`` the subtractions never go below ``-pi`` (``pi - fl(2 pi) = -pi`` exactly),
+    so this equals the original's two loops. Odd symmetry holds: ``_wrap(-a) == -_wrap(a)``."""
+    for _ in range(WRAP_UNROLL):
+        a = _wrap_once(a)
+    return jax.lax.while_loop(lambda x: (x > PI) | (x < -PI), _wrap_once, a)
 
 
-def _accelerate(v, power, theta, spec, noise, unit_noise: bool):
-    """``theta' = (1 + rr) theta``; ``a = clip(power * rate * (cos, sin)(theta') + (nx, ny), +-amax)``;
-    ``v = clip(v + a, +-smax)``. ``noise`` = raw (rr, nx, ny), or U(-1, 1) units x (rand, rmax, rmax)."""
-    _, rate, rand, amax, smax, _ = spec
+def _accelerate(v, pr, theta, spec, noise, unit_noise: bool):
+    """``theta' = (1 + rr) theta``; ``a = clip(pr * (cos, sin)(theta') + (nx, ny), +-amax)`` with
+    ``pr = power * rate`` (computed by the caller); ``v = clip(v + a, +-smax)``. ``noise`` = raw
+    (rr, nx, ny), or U(-1, 1) units x (rand, rmax, rmax). ``spec``'s (rand, amax, smax) may be arrays
+    (one call for the player's dash or the ball's kick)."""
+    _, _, rand, amax, smax, _ = spec
     rr, nx, ny = noise[0], noise[1], noise[2]
     if unit_noise:
         rmax = rand * _norm(v)
         rr, nx, ny = rand * rr, rmax * nx, rmax * ny
     th = (1.0 + rr) * theta
-    pr = power * rate
     a = jnp.stack([pr * jnp.cos(th) + nx, pr * jnp.sin(th) + ny])
     a = jnp.clip(a, -amax, amax)
     return jnp.clip(v + a, -smax, smax)
@@ -417,13 +463,19 @@ def _outcome(k, b):
 
 
 def _collide(p1, v1, r1, p2, v2, r2):
-    dist = _norm(p1 - p2)
+    """Overlapping discs move apart by half the overlap each along the centre line, velocities negate.
+
+    The original's ``(cos, sin)(atan2(d))`` is computed as ``d / |d|`` (the same unit vector to ~1 ulp;
+    six transcendentals fewer per pair); at ``d = 0`` both fall back to ``atan2(0, 0) = 0``, i.e. (1, 0)."""
+    diff = p1 - p2
+    dist = _norm(diff)
     hit = dist < r1 + r2
     o = (r1 + r2 - dist) / 2.0
-    a1 = _atan2(p1 - p2)
-    a2 = _atan2(p2 - p1)
-    n1 = p1 + o * jnp.stack([jnp.cos(a1), jnp.sin(a1)])
-    n2 = p2 + o * jnp.stack([jnp.cos(a2), jnp.sin(a2)])
+    apart = dist > 0.0
+    unit = jnp.where(apart, diff / jnp.where(apart, dist, 1.0), jnp.asarray([1.0, 0.0], diff.dtype))
+    back = jnp.where(apart, -unit, unit)
+    n1 = p1 + o * unit
+    n2 = p2 + o * back
     return jnp.where(hit, n1, p1), jnp.where(hit, -v1, v1), jnp.where(hit, n2, p2), jnp.where(hit, -v2, v2)
 
 
@@ -436,17 +488,22 @@ def _tick(phys, target, act_noise, goalie_noise, unit_noise: bool):
     d = _norm(rel)
     phi = _atan2(rel)
     kickable = d <= KICKABLE
-    facing = jnp.abs(_wrap(th_p - phi)) < PI / 8.0
-    turned = th_p + _wrap(phi - th_p) / (1.0 + INERTIA_MOMENT * _norm(vp))
-    dashed = _accelerate(vp, 10.0, th_p, PLAYER, act_noise, unit_noise)
+    # one wrap: _wrap(phi - th_p) == -_wrap(th_p - phi) bit for bit (odd symmetry, fl(a - b) = -fl(b - a))
+    w = _wrap(th_p - phi)
+    facing = jnp.abs(w) < PI / 8.0
+    turned = th_p + (-w) / (1.0 + INERTIA_MOMENT * _norm(vp))
     a_star = BALL_DECAY_GAP * (target - p) - vb
-    kappa = 1.0 - 0.25 * jnp.abs(_wrap(phi - th_p)) / PI - 0.25 * d / KICKABLE
+    kappa = 1.0 - 0.25 * jnp.abs(w) / PI - 0.25 * d / KICKABLE
     power = jnp.clip(_norm(a_star) / (kappa * BALL[1]), -MAXPOWER, MAXPOWER)
     psi = _atan2(a_star)
-    kicked = _accelerate(vb, power * kappa, th_p + (psi - th_p), BALL, act_noise, unit_noise)
+    # the kick (ball) or the dash (player): one _accelerate on the selected inputs, same ops per case
+    pick = lambda kick, dash: jnp.where(kickable, kick, dash)  # noqa: E731
+    spec = (None, None, *(pick(bs, ps) for bs, ps in zip(BALL[2:5], PLAYER[2:5], strict=True)), None)
+    pr = pick(power * kappa * BALL[1], 10.0 * PLAYER[1])  # the dash's product in Python, as before
+    moved = _accelerate(pick(vb, vp), pr, pick(th_p + (psi - th_p), th_p), spec, act_noise, unit_noise)
     code = jnp.where(kickable, 0, jnp.where(facing, 1, 2)).astype(jnp.int32)
-    vb = jnp.where(kickable, kicked, vb)
-    vp = jnp.where(~kickable & facing, dashed, vp)
+    vb = jnp.where(kickable, moved, vb)
+    vp = jnp.where(~kickable & facing, moved, vp)
     th_p = jnp.where(~kickable & ~facing, turned, th_p)
     # 2. keeper (uses the ball velocity after the kick)
     e = b + vb / BALL_DECAY_GAP
@@ -462,10 +519,9 @@ def _tick(phys, target, act_noise, goalie_noise, unit_noise: bool):
     c2 = k[1] - g2 * k[0]
     ix = (c2 - c) / (g_safe - g2)
     iy = g_safe * ix + c
-    ang_i = jnp.arctan2(iy - k[1], ix - k[0])
-    ang_e = _atan2(e - k)
-    th_k = jnp.where(intercept, ang_i, ang_e)
-    vk = _accelerate(vk, jnp.where(intercept, 20.0, 8.0), th_k, KEEPER, goalie_noise, unit_noise)
+    # the intercept or the ball's end point: one atan2 on the selected difference
+    th_k = jnp.arctan2(jnp.where(intercept, iy - k[1], e[1] - k[1]), jnp.where(intercept, ix - k[0], e[0] - k[0]))
+    vk = _accelerate(vk, jnp.where(intercept, 20.0, 8.0) * KEEPER[1], th_k, KEEPER, goalie_noise, unit_noise)
     # 3. integration: player, keeper, ball
     p = p + vp
     vp = PLAYER[5] * vp

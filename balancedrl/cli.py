@@ -97,8 +97,18 @@ def main(argv: list[str] | None = None) -> int:
                 if os.environ.get("BALANCEDRL_TRACEBACK"):
                     raise
                 print(f"{label}: {' '.join(str(e).split())}", file=sys.stderr)
+                _exit_together_if_distributed(code)
                 return code
         raise
+
+
+def _exit_together_if_distributed(code: int) -> None:
+    import jax
+
+    if jax.distributed.is_initialized():
+        from balancedrl.training.distributed import exit_together
+
+        exit_together(code)
 
 
 def _launch(args, argv: list[str]) -> None:

@@ -262,3 +262,26 @@ def leader_outcome(fn: Callable[[], Any]) -> Any:
         text = bytes(told["message"]).rstrip(b"\0").decode(errors="replace")
         raise PeerError(f"process 0 stopped: {text}")
     return result
+
+
+def exit_together(code: int, timeout_s: float = 120.0) -> None:
+    """End a multi-process run that stopped on an error every process knows of (process 0's refusal told by
+    :func:`leader_outcome`, a non-finite stop): wait for the others at a barrier, then leave without
+    ``jax.distributed``'s shutdown barrier, whose fixed deadline a peer still busy on a loaded machine can
+    miss, turning the clean exit code into an abort. Process 0, which hosts the coordination service, leaves
+    last so that no peer sees it vanish before exiting. One process: returns and the caller exits normally."""
+    import os
+    import sys
+    import time
+
+    if jax.process_count() == 1:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        barrier(timeout_s)
+    except Exception:  # a peer that never arrives: leave anyway, with this process's own code
+        pass
+    if is_leader():
+        time.sleep(1.0)
+    os._exit(code)

@@ -8,7 +8,8 @@ so a change of machine load hits both sides alike. A row's ratio is the median o
 
 Rows (``--rows``): ``durotaxis`` (the main job's config: this tree's ``--config``, the baseline's
 ``default.yaml``), ``durotaxis8`` (the same, 8 vmapped seeds), ``wsa`` (both configs with
-``actor_critic.use_wsa=true``, 1 seed).
+``actor_critic.use_wsa=true``, 1 seed); ``durotaxis_default`` and ``wsa_default`` run ``default.yaml`` on
+both sides (the code's share of the speed-up).
 
 Usage: ``python benchmarks/train_speedup.py --baseline /work/wt/baseline-dd8fa87 [--rounds 5] [--rows ...]``
 Writes ``benchmarks/results/train_speedup.json``.
@@ -26,11 +27,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-# row -> (seeds, extra overrides for both sides, updates per timed call: baseline, current)
+# row -> (seeds, extra overrides for both sides, updates per timed call: baseline, current, this tree's
+# config: None for --config)
 ROWS = {
-    "durotaxis": (1, [], 2, 4),
-    "durotaxis8": (8, [], 1, 2),
-    "wsa": (1, ["actor_critic.use_wsa=true"], 1, 2),
+    "durotaxis": (1, [], 2, 4, None),
+    "durotaxis8": (8, [], 1, 2, None),
+    "wsa": (1, ["actor_critic.use_wsa=true"], 1, 2, None),
+    # the same config on both sides: what the code alone changed
+    "durotaxis_default": (1, [], 2, 2, "experiments/configs/default.yaml"),
+    "wsa_default": (1, ["actor_critic.use_wsa=true"], 1, 1, "experiments/configs/default.yaml"),
 }
 
 
@@ -106,9 +111,9 @@ def main(argv=None):
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     rows = []
     for name in a.rows:
-        seeds, extra, n_base, n_cur = ROWS[name]
+        seeds, extra, n_base, n_cur, own_config = ROWS[name]
         base = Side(base_tree, a.baseline_config, extra, seeds, n_base)
-        cur = Side(REPO, a.config, extra, seeds, n_cur)
+        cur = Side(REPO, own_config or a.config, extra, seeds, n_cur)
         try:
             info_b, info_c = base.read(), cur.read()
             tb, tc, ratio = [], [], []
@@ -121,7 +126,7 @@ def main(argv=None):
             base.close()
             cur.close()
         row = {
-            "row": name, "seeds": seeds, "overrides": extra,
+            "row": name, "seeds": seeds, "overrides": extra, "config": own_config or a.config,
             "baseline_steps_per_s": median(tb), "current_steps_per_s": median(tc), "ratio": median(ratio),
             "ratios": ratio, "baseline_rounds": tb, "current_rounds": tc,
             "baseline_compile_s": info_b["compile_s"], "current_compile_s": info_c["compile_s"],

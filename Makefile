@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --timeout 1200 tests
 
 train: $(STAMP)
-	$(BIN)/balancedrl train --config experiments/configs/main.yaml
+	$(BIN)/balancedrl train --config experiments/configs/default.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check balancedrl tests experiments benchmarks

@@ -2,8 +2,9 @@
 
 Parts (``balancedrl/training``): the rollout (``rollout.collect``), split into its policy forward
 (``policy_apply`` on the rollout's observations, one call per step) and its environment step (the
-vmapped ``env.step`` on stored states and actions); the bootstrap values (``targets.bootstrap_values``);
-GAE and the batch (``targets.compute_targets`` minus the bootstrap); the learning phase
+vmapped ``env.step`` on stored states and actions); the bootstrap values (``targets.bootstrap_values``: the full pass over every final observation, as before,
+and the trainer's pass where the GAE reads them);
+GAE and the batch (``targets.compute_targets``); the learning phase
 (``learner.learn``), split into one measured minibatch step (forward, per-loss vjps, balancer,
 optimizer) and one reuse step (one backward pass, optimizer); and the whole update
 (``trainer.update_step``). Every part is compiled first, then timed ``--rounds`` times (median).
@@ -83,9 +84,15 @@ def parts(cfg):
         "rollout (collect)": (collect, (runner,)),
         "  rollout: policy forward x T": (jax.jit(policy_fwd), (net, traj.obs)),
         "  rollout: env step x T": (jax.jit(env_steps), (env_states, k)),
-        "bootstrap values": (jax.jit(lambda p, t: targets.bootstrap_values(ctx, p, t)), (net, traj)),
+        "bootstrap values, every final observation": (
+            jax.jit(lambda p, t: targets.bootstrap_values(ctx, p, t)), (net, traj)
+        ),
+        "bootstrap values, where read (the trainer's)": (
+            jax.jit(lambda p, t, o: targets.bootstrap_values(ctx, p, t, o)), (net, traj, runner2.obs)
+        ),
         "targets (incl. bootstrap)": (
-            jax.jit(lambda p, rn, t: targets.compute_targets(ctx, p, rn, t)), (net, runner.reward_norm, traj)
+            jax.jit(lambda p, rn, t, o: targets.compute_targets(ctx, p, rn, t, o)),
+            (net, runner.reward_norm, traj, runner2.obs),
         ),
         "learn (all epochs)": (jax.jit(lambda c, b: learner.learn(ctx, c, b, 0.01, k)), (carry, batch)),
         "  first minibatch step (%s)" % first.__name__: (
@@ -99,7 +106,6 @@ def parts(cfg):
             (runner.params, mb),
         ),
     }
-    del runner2
     return out, cfg
 
 

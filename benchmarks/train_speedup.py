@@ -6,8 +6,8 @@ then waits: the parent asks the two workers in turn for one timed call (baseline
 so a change of machine load hits both sides alike. A row's ratio is the median over rounds of
 ``current env steps/s / baseline env steps/s`` within a round; the medians of each side are given too.
 
-Rows (``--rows``): ``durotaxis`` (the main job's config: this tree's ``--config``, the baseline's
-``default.yaml``), ``durotaxis8`` (the same, 8 vmapped seeds), ``wsa`` (both configs with
+Rows (``--rows``): ``durotaxis`` (this tree's ``--config``, default the main job's ``default.yaml``,
+against the baseline's ``default.yaml``), ``durotaxis8`` (the same, 8 vmapped seeds), ``wsa`` (both configs with
 ``actor_critic.use_wsa=true``, 1 seed); ``durotaxis_default`` and ``wsa_default`` run ``default.yaml`` on
 both sides (the code's share of the speed-up).
 
@@ -91,7 +91,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--baseline", default="/work/wt/baseline-dd8fa87", help="baseline tree (git worktree)")
     ap.add_argument("--baseline-config", default="experiments/configs/default.yaml")
-    ap.add_argument("--config", default="experiments/configs/main.yaml", help="this tree's main-job config")
+    ap.add_argument("--config", default="experiments/configs/default.yaml", help="this tree's config")
     ap.add_argument("--rows", nargs="+", choices=sorted(ROWS), default=list(ROWS))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default="train_speedup")

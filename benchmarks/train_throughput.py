@@ -2,8 +2,9 @@
 
 Tasks: CartPole-v1 (``experiments/configs/cartpole.yaml``: PureJaxRL's settings, an MLP), Durotaxis-v0
 (``experiments/configs/default.yaml``: GNN policy, every technique on) and Durotaxis-v0 with
-``actor_critic.use_wsa=true`` (WSA fusion of the pretrained CNN, a random CNN and the GNN token), each for
-1 and 8 vmapped seeds. The timed function is the jitted ``make_run_chunk(trainer, n, seeds)`` the host loop
+``actor_critic.use_wsa=true`` (WSA fusion of the pretrained CNN, a random CNN and the GNN token), and the
+cheaper candidate ``experiments/configs/node_mlp.yaml`` (``durotaxis_node_mlp``, ``durotaxis_node_mlp_wsa``), each for 1 and 8
+vmapped seeds. The ratios against an older commit come from ``benchmarks/train_speedup.py``. The timed function is the jitted ``make_run_chunk(trainer, n, seeds)`` the host loop
 uses; it is compiled ahead of time (compile seconds reported separately), then one call is timed. The WSA rows
 time a single update: on a 2-core CPU a 4-update WSA chunk had not finished after 12 minutes including compilation.
 
@@ -33,6 +34,9 @@ TASKS = {
     "cartpole": ("cartpole.yaml", [], 100, 20),
     "durotaxis": ("default.yaml", [], 8, 2),
     "durotaxis_wsa": ("default.yaml", ["actor_critic.use_wsa=true"], 1, 1),
+    # the cheaper candidate for the main job (docs/performance.md), and with the WSA policy
+    "durotaxis_node_mlp": ("node_mlp.yaml", [], 8, 2),
+    "durotaxis_node_mlp_wsa": ("node_mlp.yaml", ["actor_critic.use_wsa=true"], 2, 1),
 }
 
 

@@ -39,6 +39,8 @@ from balancedrl.networks.wsa import FUSION_MODES, WSAFusion
 from balancedrl.types import NUM_COMPONENTS, NUM_CONTINUOUS, NUM_DISCRETE, Observation
 
 EXTRACTOR_TYPES = ("pretrained_cnn", "random_cnn", "gnn_token", "token_image")
+# Extractors whose output depends on the observation alone: frozen, they can be computed once per sample.
+CACHEABLE = ("pretrained_cnn", "random_cnn")
 
 
 def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
@@ -248,7 +250,10 @@ class HybridActorCritic(nn.Module):
     config: NetworkConfig = NetworkConfig()
 
     @nn.compact
-    def __call__(self, obs: Observation) -> PolicyOutput:
+    def __call__(self, obs: Observation, frozen=None, only_frozen: bool = False) -> PolicyOutput:
+        """``only_frozen=True``: return only the cacheable embeddings ``[..., D]`` (the frozen CNNs',
+        concatenated; :func:`cached_width` gives ``D``), to store per rollout step. ``frozen``: those
+        embeddings for the same observations, used instead of running the frozen CNNs again."""
         cfg = self.config
         if obs.nodes.ndim < 2:
             raise ValueError(f"obs.nodes must have shape [..., M, F], got {obs.nodes.shape}")
@@ -261,11 +266,15 @@ class HybridActorCritic(nn.Module):
             parent=jnp.asarray(obs.parent, jnp.int32).reshape(b, m),
             globals=jnp.asarray(obs.globals, jnp.float32).reshape(b, -1),
         )
+        if only_frozen:
+            return self._cacheable(flat).reshape(lead + (-1,))
+        if frozen is not None:
+            frozen = jnp.asarray(frozen, jnp.float32).reshape(b, -1)
         tokens, g = GraphEncoder(
             cfg.hidden_dim, cfg.num_gnn_layers, cfg.num_heads, cfg.gnn_layer, name="gnn"
         )(flat)
         if cfg.use_wsa:
-            rep, weights = self._fuse(flat, tokens, g)
+            rep, weights = self._fuse(flat, tokens, g, frozen)
         else:
             rep, weights = g, jnp.zeros((b, 0), jnp.float32)
 
@@ -303,12 +312,30 @@ class HybridActorCritic(nn.Module):
             wsa_weights=unflat(weights, (weights.shape[-1],)),
         )
 
-    def _fuse(self, flat: Observation, tokens, g):
+    def _cacheable(self, flat: Observation):
+        """``[B, D]``: the cacheable extractors' embeddings, concatenated in ``ptms`` order."""
+        w = self.config.wsa
+        raster = rasterize_batch(flat, w.raster_size)
+        embs = [
+            ResNetEncoder(w.cnn_channels, w.cnn_embedding_dim, name=name)(raster)
+            for name, (kind, freeze) in zip(extractor_names(self.config), w.ptms, strict=False)
+            if freeze and kind in CACHEABLE
+        ]
+        if not embs:
+            return jnp.zeros((flat.nodes.shape[0], 0), jnp.float32)
+        return jax.lax.stop_gradient(jnp.concatenate(embs, -1))
+
+    def _fuse(self, flat: Observation, tokens, g, frozen=None):
         w = self.config.wsa
         names = extractor_names(self.config)
         raster = None
         embs = []
+        offset = 0
         for name, (kind, freeze) in zip(names, w.ptms, strict=False):
+            if frozen is not None and freeze and kind in CACHEABLE:
+                embs.append(frozen[:, offset : offset + w.cnn_embedding_dim])
+                offset += w.cnn_embedding_dim
+                continue
             if kind in ("pretrained_cnn", "random_cnn"):
                 if raster is None:
                     raster = rasterize_batch(flat, w.raster_size)
@@ -323,6 +350,13 @@ class HybridActorCritic(nn.Module):
         return WSAFusion(w.embedding_dim, w.context_dim, w.attention_temperature, w.fusion, name="wsa")(
             embs, g
         )
+
+
+def cached_width(config: NetworkConfig) -> int:
+    """Width ``D`` of the cacheable embeddings (``only_frozen=True``); 0 when there is nothing to cache."""
+    if not config.use_wsa:
+        return 0
+    return sum(config.wsa.cnn_embedding_dim for kind, frz in config.wsa.ptms if frz and kind in CACHEABLE)
 
 
 def init_network(

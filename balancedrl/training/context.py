@@ -58,6 +58,10 @@ class TrainContext:
     tx: Any  # optax GradientTransformation
     balancer: Balancer
     layout: LossLayout
+    # (network variables, obs) -> [..., D] embeddings of the frozen feature extractors (WSA's frozen CNNs),
+    # computed once per rollout step and passed back to ``policy_apply(vars, obs, cache)`` by every epoch;
+    # None when the network has none
+    cache_apply: Callable | None = None
 
     @property
     def low(self):

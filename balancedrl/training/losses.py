@@ -67,7 +67,8 @@ def loss_vector(ctx: TrainContext, params, mb: MiniBatch, ent_coeff):
     """``(losses [len(LOSS_NAMES)], metrics)`` for one minibatch (see the module docstring)."""
     tc = ctx.cfg.trainer
     er, aw = tc.entropy_regularization, tc.advantage_weighting
-    out = ctx.policy_apply(params["network"], mb.obs)
+    cached = () if mb.frozen_emb is None else (mb.frozen_emb,)  # frozen CNN embeddings from the rollout
+    out = ctx.policy_apply(params["network"], mb.obs, *cached)
     mask = ctx.adapter.slot_mask(mb.obs)
     lp_d, lp_c, used = hp.log_probs(
         out.discrete_logits, out.cont_mean, out.cont_log_std, mb.discrete, mb.raw, mask, ctx.owner

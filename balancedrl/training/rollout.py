@@ -20,7 +20,8 @@ def rollout_step(ctx: TrainContext, runner: RunnerState, ratio) -> tuple[RunnerS
     """One step of every environment: act (policy or expert), step, record, update episode stats."""
     ad, E = ctx.adapter, ctx.cfg.env.num_envs
     key, k_act, k_exp, k_use, k_env = jax.random.split(runner.key, 5)
-    out = ctx.policy_apply(runner.params["network"], runner.obs)
+    cache = None if ctx.cache_apply is None else ctx.cache_apply(runner.params["network"], runner.obs)
+    out = ctx.policy_apply(runner.params["network"], runner.obs, *(() if cache is None else (cache,)))
     mask = ad.slot_mask(runner.obs)
     s = hp.sample(k_act, out.discrete_logits, out.cont_mean, out.cont_log_std, mask, ctx.owner, ctx.low, ctx.high)
     discrete, raw, squashed = s.discrete, s.raw, s.squashed
@@ -55,6 +56,7 @@ def rollout_step(ctx: TrainContext, runner: RunnerState, ratio) -> tuple[RunnerS
         terminated=terminated,
         truncated=truncated,
         actor_id=actor_id,
+        frozen_emb=cache,
     )
     return runner._replace(env_state=env_state, obs=obs, stats=stats, key=key), tr
 

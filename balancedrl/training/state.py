@@ -48,6 +48,9 @@ class Transition(NamedTuple):
     terminated: jax.Array  # [E]
     truncated: jax.Array  # [E]
     actor_id: jax.Array  # [E]
+    # [E, D] the policy's frozen-extractor embeddings of `obs` (WSA's frozen CNNs), None without any:
+    # computed once in the rollout, reused by every epoch instead of running the frozen CNNs again
+    frozen_emb: Any = None
 
 
 class MiniBatch(NamedTuple):
@@ -63,6 +66,7 @@ class MiniBatch(NamedTuple):
     adv_components: jax.Array
     actor_id: jax.Array
     awr_weight: jax.Array
+    frozen_emb: Any = None  # see Transition.frozen_emb
 
 
 def stats_init(num_envs: int) -> EpisodeStats:

@@ -134,8 +134,18 @@ def make_context(cfg: Config, adapter: EnvAdapter | None = None):
         tx=tx,
         balancer=build_balancer(cfg, layout),
         layout=layout,
+        cache_apply=_cache_apply(network),
     )
     return ctx, network, net_init
+
+
+def _cache_apply(network):
+    """``(vars, obs) -> frozen embeddings`` for a network with frozen feature extractors, else None."""
+    from balancedrl.networks.actor_critic import HybridActorCritic, cached_width
+
+    if isinstance(network, HybridActorCritic) and cached_width(network.config) > 0:
+        return partial(network.apply, only_frozen=True)
+    return None
 
 
 def init_runner(ctx: TrainContext, net_init, key) -> RunnerState:
@@ -192,7 +202,7 @@ def update_step(ctx: TrainContext, runner: RunnerState):
     ent_coeff = entropy_coeff_at(cfg, runner.update_count)
     runner = runner._replace(stats=stats_reset_totals(runner.stats))
     runner, traj = collect(ctx, runner, ratio)
-    batch, reward_norm, adv = compute_targets(ctx, runner.params["network"], runner.reward_norm, traj)
+    batch, reward_norm, adv = compute_targets(ctx, runner.params["network"], runner.reward_norm, traj, runner.obs)
     key, k_epochs = jax.random.split(runner.key)
     w0 = jnp.asarray([ctx.layout.fixed_coefs[i] for i in ctx.layout.balanced], jnp.float32)
     carry = LearnCarry(runner.params, runner.opt_state, runner.balancer, w0)

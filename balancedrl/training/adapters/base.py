@@ -35,6 +35,10 @@ class EnvAdapter:
     make_network: Callable  # ActorCriticConfig -> (module, init_fn(key, obs) -> variables, frozen names)
     expert: Callable | None = None  # (key, obs) -> (discrete [M], continuous [M, P])
     render_frame: Callable | None = None  # (env state, env params) -> RGB uint8 [H, W, 3], for episode GIFs
+    # Every truncation is a time limit of this many steps (episode time restarts at 0), so one environment
+    # truncates at most ceil(T / truncation_period) times in T steps; the trainer then computes bootstrap
+    # values only there (targets.bootstrap_values). None: unknown, every final observation is evaluated.
+    truncation_period: int | None = None
 
     @property
     def num_components(self) -> int:

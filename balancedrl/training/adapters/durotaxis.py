@@ -78,4 +78,5 @@ def durotaxis_adapter(env_cfg) -> EnvAdapter:
         make_network=make_network,
         expert=expert,
         render_frame=envs.render_frame,
+        truncation_period=int(params.max_steps_in_episode),
     )

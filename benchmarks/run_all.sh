@@ -78,8 +78,11 @@ case "$MODE" in
     run "$PY" benchmarks/seed_scaling.py "${Q[@]}" --seeds "${SEEDS[@]}"
     run "$PY" benchmarks/balance_overhead.py "${Q[@]}"
     run "$PY" benchmarks/meta_gradient_cost.py "${Q[@]}"
+    run "$PY" benchmarks/meta_train_cost.py --rounds "$R"
+    run "$PY" benchmarks/profile_update.py --rounds "$R"
     if [[ $COMPARE == 1 ]]; then
       run "$PY" benchmarks/compare_commits.py --rounds "$R" ${BASELINE:+--baseline "$BASELINE"}
+      run "$PY" benchmarks/train_speedup.py --rounds "$R" ${BASELINE:+--baseline "$BASELINE"}
     fi
     ;;
 esac

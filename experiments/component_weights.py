@@ -44,7 +44,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.ablation import bootstrap_ci, iqm, run_variant  # noqa: E402
+from experiments.ablation import run_variant  # noqa: E402
+from experiments.stats import bootstrap_ci, iqm  # noqa: E402
 
 BASE = ROOT / "experiments/configs/component_weights.yaml"
 CACHE = ROOT / "experiments/results/component_weights"
